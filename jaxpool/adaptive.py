@@ -1,0 +1,84 @@
+"""Adaptive pooling: PyTorch's variable, overlapping windows from input and output sizes."""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+
+from jaxpool import _args, _bind, windows
+from jaxpool.avg_pool import _divided_sum, window_divisor
+from jaxpool.max_pool import _max_over
+
+
+def adaptive_tables(input, layout: _args.Layout, output_size, op: str):
+    """``{axis: windows.adaptive(in, out)}`` after PyTorch's checks; ``None`` keeps a size."""
+    n = layout.n
+    sizes = _args.int_tuple(output_size, n, "output_size", op, allow_none=True)
+    spatial = layout.spatial_shape(input)
+    sizes = tuple(i if o is None else o for i, o in zip(spatial, sizes))
+    if any(o < 0 for o in sizes):
+        raise ValueError(f"{op}: output_size must be non-negative, got {sizes}")
+    return {a: windows.adaptive(i, o) for a, i, o in zip(layout.spatial_axes, spatial, sizes)}
+
+
+def _empty_output(input, layout, tables):
+    shape = list(layout.batch_shape(input.shape))
+    for axis, w in tables.items():
+        shape[axis] = w.output_size
+    return jnp.zeros(shape, input.dtype)
+
+
+def adaptive_avg_pool(input, output_size, *, ndim: int, channels_last: bool = False):
+    """Mean over PyTorch's adaptive windows, as ``torch.nn.functional.adaptive_avg_pool{ndim}d``.
+
+    Output ``i`` of an axis of input size ``in`` and output size ``out`` averages input cells
+    ``floor(i*in/out)`` up to (excluding) ``ceil((i+1)*in/out)``; see
+    :func:`jaxpool.windows.adaptive`.  ``output_size`` is an int or a tuple whose ``None``
+    entries keep the input size; it may exceed the input (windows then repeat cells).
+    """
+    op = f"adaptive_avg_pool{ndim}d"
+    layout = _args.layout_of(input, ndim, op, channels_last, empty_channels=True)
+    _args.check_float(input, op)
+    tables = adaptive_tables(input, layout, output_size, op)
+    if any(w.output_size == 0 for w in tables.values()):
+        return layout.unbatch(_empty_output(input, layout, tables))
+    divisor = window_divisor(tables, len(layout.batch_shape(input.shape)), count_include_pad=False)
+    return layout.unbatch(_divided_sum(layout.batch(input), tables, divisor))
+
+
+def adaptive_max_pool(input, output_size, return_indices=False, *, ndim: int,
+                      channels_last: bool = False):
+    """Max over PyTorch's adaptive windows, as ``torch.nn.functional.adaptive_max_pool{ndim}d``.
+
+    Windows as in :func:`adaptive_avg_pool`; indices, ties and NaN as in
+    :func:`jaxpool.max_pool` (flat in-plane offsets, first maximum, last NaN).
+    """
+    op = f"adaptive_max_pool{ndim}d"
+    layout = _args.layout_of(input, ndim, op, channels_last, empty_channels=True)
+    _args.check_float(input, op)
+    if not isinstance(return_indices, bool):
+        raise TypeError(f"{op}: return_indices must be a bool, got {return_indices!r}")
+    tables = adaptive_tables(input, layout, output_size, op)
+    if any(w.output_size == 0 for w in tables.values()):
+        empty = layout.unbatch(_empty_output(input, layout, tables))
+        if return_indices:
+            return empty, empty.astype(_args.index_dtype((1,), op))
+        return empty
+    return _max_over(input, layout, tables, return_indices, op)
+
+
+def _make_avg(n):
+    def wrapper(input, output_size, *, channels_last=False):
+        return adaptive_avg_pool(input, output_size, ndim=n, channels_last=channels_last)
+    return wrapper
+
+
+def _make_max(n):
+    def wrapper(input, output_size, return_indices=False, *, channels_last=False):
+        return adaptive_max_pool(input, output_size, return_indices, ndim=n, channels_last=channels_last)
+    return wrapper
+
+
+adaptive_avg_pool1d, adaptive_avg_pool2d, adaptive_avg_pool3d = _bind.per_dimension(
+    _make_avg, adaptive_avg_pool, "adaptive_avg_pool")
+adaptive_max_pool1d, adaptive_max_pool2d, adaptive_max_pool3d = _bind.per_dimension(
+    _make_max, adaptive_max_pool, "adaptive_max_pool")

@@ -1,0 +1,54 @@
+"""Power-average (LP) pooling, PyTorch's formula and gradients."""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+import jax
+import jax.numpy as jnp
+
+from jaxpool import _args, _bind
+from jaxpool.avg_pool import avg_pool
+from jaxpool.max_pool import max_pool
+
+
+def lp_pool(input, norm_type, kernel_size, stride=None, ceil_mode=False, *, ndim: int,
+            channels_last: bool = False):
+    """``(sum over the window of x**p) ** (1/p)``, as ``torch.nn.functional.lp_pool{ndim}d``.
+
+    Computed exactly as PyTorch does, so values and gradients agree:
+    ``out = avg_pool(x**p, kernel, stride, padding=0, ceil_mode)`` then
+    ``(sign(out) * relu(abs(out)) * prod(kernel)) ** (1/p)``.
+
+    Consequences worth knowing: ``p=1`` is the window *sum* (not the mean); a ``ceil_mode``
+    window hanging past the input is scaled up by ``kernel / cells inside``; negative window
+    sums give 0 (and a NaN gradient, as in PyTorch); ``p=inf`` is ``max_pool(abs(x))`` and
+    ``p=-inf`` is ``-max_pool(-abs(x))``.  ``p=0`` is rejected.
+    """
+    op = f"lp_pool{ndim}d"
+    if isinstance(norm_type, bool) or not isinstance(norm_type, numbers.Real):
+        raise TypeError(f"{op}: norm_type must be a real number, got {norm_type!r}")
+    if norm_type == 0:
+        raise ValueError(f"{op}: norm_type must be non-zero (the result is x ** (1 / norm_type))")
+    _args.layout_of(input, ndim, op, channels_last)
+    _args.check_float(input, op)
+    common = dict(ndim=ndim, channels_last=channels_last)
+    if math.isinf(norm_type):
+        sign = 1 if norm_type > 0 else -1
+        return sign * max_pool(sign * jnp.abs(input), kernel_size, stride, 0, 1, ceil_mode, **common)
+    kernel = _args.int_tuple(kernel_size, ndim, "kernel_size", op)
+    powered = jnp.power(input, int(norm_type) if float(norm_type).is_integer() else norm_type)
+    out = avg_pool(powered, kernel_size, stride, 0, ceil_mode, **common)
+    out = jnp.sign(out) * jax.nn.relu(jnp.abs(out)) * math.prod(kernel)
+    return jnp.power(out, 1.0 / norm_type)
+
+
+def _make(n):
+    def wrapper(input, norm_type, kernel_size, stride=None, ceil_mode=False, *, channels_last=False):
+        return lp_pool(input, norm_type, kernel_size, stride, ceil_mode, ndim=n,
+                       channels_last=channels_last)
+    return wrapper
+
+
+lp_pool1d, lp_pool2d, lp_pool3d = _bind.per_dimension(_make, lp_pool, "lp_pool")

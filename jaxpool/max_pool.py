@@ -1,0 +1,59 @@
+"""Max pooling with PyTorch's windows, indices, tie and NaN rules."""
+
+from __future__ import annotations
+
+from jaxpool import _args, _bind, _engine
+from jaxpool._fixed import fixed_tables
+
+
+def max_pool(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
+             return_indices=False, *, ndim: int, channels_last: bool = False):
+    """Max over each window of an ``ndim``-d input, as ``torch.nn.functional.max_pool{ndim}d``.
+
+    PyTorch's rules reproduced:
+
+    * windows start at ``i*stride - padding`` and read ``kernel_size`` cells ``dilation`` apart;
+      padding is ``-inf`` (it never wins) and may be at most half the kernel;
+    * output size ``floor((in + 2*pad - dilation*(k-1) - 1) / stride) + 1``; with ``ceil_mode``
+      rounded up, dropping a last window that would start in the right padding;
+    * indices are flat offsets into each input plane (``h*W + w`` for 2-d), int64 under x64
+      else int32; ties pick the first maximum in row-major order; if a window holds NaN the
+      result is NaN and the index is the *last* NaN (PyTorch CPU's ``val > max || isnan(val)``);
+    * the gradient goes to the indexed cell only; integer dtypes are supported.
+
+    Args:
+      input: ``(N, C, *spatial)`` or unbatched ``(C, *spatial)``; with ``channels_last=True``,
+        ``(N, *spatial, C)`` or ``(*spatial, C)``.
+      return_indices: also return the indices (same shape as the output).
+    """
+    op = f"max_pool{ndim}d"
+    layout = _args.layout_of(input, ndim, op, channels_last)
+    _args.check_float_or_int(input, op)
+    tables = fixed_tables(input, layout, op, kernel_size, stride, padding, dilation, ceil_mode)
+    if not isinstance(return_indices, bool):
+        raise TypeError(f"{op}: return_indices must be a bool, got {return_indices!r}")
+    return _max_over(input, layout, tables, return_indices, op)
+
+
+def _max_over(input, layout: _args.Layout, tables, return_indices: bool, op: str):
+    """Apply ``window_max`` over validated tables; shared with adaptive max pooling."""
+    strides = index_dtype = None
+    if return_indices:
+        spatial = layout.spatial_shape(input)
+        strides = layout.plane_strides(spatial)
+        index_dtype = _args.index_dtype(spatial, op)
+    values, indices = _engine.window_max(layout.batch(input), tables, strides, index_dtype)
+    if return_indices:
+        return layout.unbatch(values), layout.unbatch(indices)
+    return layout.unbatch(values)
+
+
+def _make(n):
+    def wrapper(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
+                return_indices=False, *, channels_last=False):
+        return max_pool(input, kernel_size, stride, padding, dilation, ceil_mode, return_indices,
+                        ndim=n, channels_last=channels_last)
+    return wrapper
+
+
+max_pool1d, max_pool2d, max_pool3d = _bind.per_dimension(_make, max_pool, "max_pool")

@@ -1,0 +1,174 @@
+"""Check a JAX function against its PyTorch counterpart: values, integer outputs, gradients.
+
+For users verifying their own ports, and used by jaxpool's own tests and ``jaxpool parity``::
+
+    from jaxpool.testing import assert_matches_torch
+    assert_matches_torch(
+        lambda x: jaxpool.max_pool2d(x, 3, 2, 1, return_indices=True),
+        lambda x: torch.nn.functional.max_pool2d(x, 3, 2, 1, return_indices=True),
+        np.random.randn(2, 3, 9, 9).astype(np.float32),
+    )
+
+PyTorch is imported only when these functions run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+__all__ = ["Mismatch", "compare_with_torch", "assert_matches_torch", "tolerance"]
+
+# (rtol, atol) of values and of gradients, relative to the output's scale.
+_TOLERANCES = {
+    "float64": (1e-12, 1e-12),
+    "float32": (1e-6, 1e-6),
+    "float16": (2e-3, 2e-3),
+    "bfloat16": (1.6e-2, 1.6e-2),
+}
+_GRAD_TOLERANCES = {"float64": 1e-12, "float32": 1e-5, "float16": 4e-3, "bfloat16": 3.2e-2}
+
+
+def tolerance(dtype) -> tuple[float, float]:
+    """``(rtol, atol)`` for comparing values of this dtype (0, 0 for integers: exact)."""
+    return _TOLERANCES.get(np.dtype(dtype).name, (0.0, 0.0))
+
+
+class Mismatch(AssertionError):
+    """jaxpool and PyTorch disagree; the message says which output and by how much."""
+
+
+@dataclasses.dataclass
+class Comparison:
+    """What :func:`compare_with_torch` measured: the largest scaled error of any output."""
+
+    max_error: float = 0.0
+    outputs: int = 0
+
+
+def _to_torch(a: np.ndarray, requires_grad: bool):
+    import torch
+
+    if a.dtype.name == "bfloat16":
+        t = torch.from_numpy(a.astype(np.float32)).to(torch.bfloat16)
+    else:
+        t = torch.from_numpy(np.ascontiguousarray(a))
+    if requires_grad:
+        t.requires_grad_(True)
+    return t
+
+
+def _to_numpy(t) -> np.ndarray:
+    import torch
+
+    t = t.detach()
+    if t.dtype == torch.bfloat16:
+        return t.float().numpy()
+    return t.numpy()
+
+
+def _as_tuple(out):
+    return tuple(out) if isinstance(out, (tuple, list)) else (out,)
+
+
+def _differentiable(a) -> bool:
+    return np.issubdtype(np.asarray(a).dtype, np.floating) or np.asarray(a).dtype.name == "bfloat16"
+
+
+def _error(expected: np.ndarray, actual: np.ndarray, rtol: float, atol: float, what: str) -> float:
+    """Largest ``|a - e| / (atol * scale + rtol * |e|)``; raises on shape, NaN or inf mismatch."""
+    expected = np.asarray(expected, np.float64) if expected.dtype.kind == "f" or expected.dtype.name == "bfloat16" else np.asarray(expected)
+    actual = np.asarray(actual, expected.dtype)
+    if expected.shape != actual.shape:
+        raise Mismatch(f"{what}: shape {actual.shape} != torch's {expected.shape}")
+    if expected.dtype.kind != "f" or (rtol == 0 and atol == 0):
+        diff = expected != actual
+        if expected.dtype.kind == "f":
+            diff &= ~(np.isnan(expected) & np.isnan(actual))
+        if diff.any():
+            where = tuple(int(i[0]) for i in np.nonzero(diff))
+            raise Mismatch(f"{what}: {int(diff.sum())} entries differ, first at {where}: "
+                           f"{actual[where]} != torch's {expected[where]}")
+        return 0.0
+    special = ~np.isfinite(expected) | ~np.isfinite(actual)
+    same_special = (np.isnan(expected) & np.isnan(actual)) | (expected == actual)
+    if (special & ~same_special).any():
+        where = tuple(int(i[0]) for i in np.nonzero(special & ~same_special))
+        raise Mismatch(f"{what}: non-finite mismatch at {where}: {actual[where]} != torch's {expected[where]}")
+    finite = ~special
+    if not finite.any():
+        return 0.0
+    scale = max(float(np.max(np.abs(expected[finite]))), 1.0)
+    err = np.abs(actual[finite] - expected[finite]) / (atol * scale + rtol * np.abs(expected[finite]))
+    worst = float(err.max())
+    if worst > 1.0:
+        i = int(err.argmax())
+        raise Mismatch(f"{what}: error {worst:.3g}x tolerance (rtol={rtol}, atol={atol}): "
+                       f"{actual[finite][i]!r} vs torch's {expected[finite][i]!r}")
+    return worst
+
+
+def compare_with_torch(jax_fn, torch_fn, *inputs, grad: bool = True, seed: int = 0,
+                       rtol: float | None = None, atol: float | None = None) -> Comparison:
+    """Run both functions on the same numpy ``inputs`` and compare everything they return.
+
+    Floating outputs are compared within the dtype's tolerance (NaN must match NaN, infinities
+    must match exactly), integer outputs (indices) exactly.  With ``grad=True`` the gradient of
+    ``sum(cotangent * first_output)`` with respect to every floating input is compared too
+    (``jax.vjp`` against ``torch.autograd.grad``, one shared random cotangent).
+
+    Returns the largest error as a fraction of the tolerance; raises :class:`Mismatch`.
+    """
+    import torch
+
+    inputs = tuple(np.asarray(a) for a in inputs)
+    diff_mask = [grad and _differentiable(a) for a in inputs]
+    t_inputs = [_to_torch(a, g) for a, g in zip(inputs, diff_mask)]
+    t_out = _as_tuple(torch_fn(*t_inputs))
+    j_inputs = [jnp.asarray(a) for a in inputs]
+    jax_fn = jax.jit(jax_fn)
+    j_out = _as_tuple(jax_fn(*j_inputs))
+    if len(t_out) != len(j_out):
+        raise Mismatch(f"jaxpool returned {len(j_out)} outputs, torch {len(t_out)}")
+
+    result = Comparison()
+    for k, (t, j) in enumerate(zip(t_out, j_out)):
+        expected, actual = _to_numpy(t), np.asarray(j.astype(jnp.float32) if j.dtype == jnp.bfloat16 else j)
+        if str(j.dtype) != str(t.dtype).replace("torch.", "") and not (
+            expected.dtype.kind == "i" and actual.dtype.kind == "i"  # indices: int32 without x64
+        ):
+            raise Mismatch(f"output {k}: dtype {j.dtype} != torch's {t.dtype}")
+        rt, at = tolerance(j.dtype)
+        result.max_error = max(result.max_error, _error(expected, actual, rtol or rt, atol or at, f"output {k}"))
+        result.outputs += 1
+
+    if any(diff_mask) and t_out[0].requires_grad:
+        rng = np.random.default_rng(seed)
+        cot = rng.standard_normal(t_out[0].shape).astype(np.float32)
+        t_cot = torch.from_numpy(cot).to(t_out[0].dtype)
+        wrt = [t for t, g in zip(t_inputs, diff_mask) if g]
+        t_grads = torch.autograd.grad(t_out[0], wrt, t_cot, allow_unused=True)
+
+        def first_output(*diff_args):
+            it = iter(diff_args)
+            args = [next(it) if g else a for a, g in zip(j_inputs, diff_mask)]
+            return _as_tuple(jax_fn(*args))[0]
+
+        _, vjp = jax.vjp(first_output, *[a for a, g in zip(j_inputs, diff_mask) if g])
+        j_grads = vjp(jnp.asarray(cot).astype(j_out[0].dtype))
+        for k, (tg, jg) in enumerate(zip(t_grads, j_grads)):
+            expected = np.zeros(jg.shape, np.float32) if tg is None else _to_numpy(tg)
+            actual = np.asarray(jg.astype(jnp.float32) if jg.dtype == jnp.bfloat16 else jg)
+            tol = _GRAD_TOLERANCES.get(str(jg.dtype), 1e-5)
+            result.max_error = max(result.max_error,
+                                   _error(expected, actual, rtol or tol, atol or tol, f"gradient of input {k}"))
+    return result
+
+
+def assert_matches_torch(jax_fn, torch_fn, *inputs, grad: bool = True, seed: int = 0,
+                         rtol: float | None = None, atol: float | None = None) -> None:
+    """Assert that ``jax_fn`` and ``torch_fn`` agree on ``inputs``; see :func:`compare_with_torch`."""
+    compare_with_torch(jax_fn, torch_fn, *inputs, grad=grad, seed=seed, rtol=rtol, atol=atol)
