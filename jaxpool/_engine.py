@@ -19,6 +19,8 @@ Reducing axis by axis is exact for PyTorch's rules, not an approximation:
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -223,22 +225,20 @@ def _torch_argmax_combine(a, b):
     return jnp.where(prefer_b, vb, va), jnp.where(prefer_b, ib, ia)
 
 
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
 def select_tap(xw: jax.Array, chosen: jax.Array, axis: int) -> jax.Array:
     """``xw[..., chosen, ...]`` along ``axis``; its gradient is a one-hot mask, not a scatter."""
-    return _select_tap(xw, chosen, axis)
+    return jnp.squeeze(jnp.take_along_axis(xw, jnp.expand_dims(chosen, axis), axis), axis)
 
 
-def _select_tap(xw, chosen, axis):
-    @jax.custom_vjp
-    def f(xw):
-        return jnp.squeeze(jnp.take_along_axis(xw, jnp.expand_dims(chosen, axis), axis), axis)
+def _select_tap_fwd(xw, chosen, axis):
+    return select_tap(xw, chosen, axis), (chosen, xw.shape)
 
-    def fwd(xw):
-        return f(xw), None
 
-    def bwd(_, g):
-        hit = lax.broadcasted_iota(chosen.dtype, xw.shape, axis) == jnp.expand_dims(chosen, axis)
-        return (jnp.where(hit, jnp.expand_dims(g, axis), jnp.zeros((), g.dtype)),)
+def _select_tap_bwd(axis, residuals, g):
+    chosen, shape = residuals
+    hit = lax.broadcasted_iota(chosen.dtype, shape, axis) == jnp.expand_dims(chosen, axis)
+    return jnp.where(hit, jnp.expand_dims(g, axis), jnp.zeros((), g.dtype)), None
 
-    f.defvjp(fwd, bwd)
-    return f(xw)
+
+select_tap.defvjp(_select_tap_fwd, _select_tap_bwd)

@@ -12,6 +12,8 @@ from jaxpool.max_pool import _max_over
 def adaptive_tables(input, layout: _args.Layout, output_size, op: str):
     """``{axis: windows.adaptive(in, out)}`` after PyTorch's checks; ``None`` keeps a size."""
     n = layout.n
+    if n == 1 and (output_size is None or (isinstance(output_size, (tuple, list)) and None in output_size)):
+        raise TypeError(f"{op}: output_size must be an int (PyTorch's 1-d adaptive pools take no None)")
     sizes = _args.int_tuple(output_size, n, "output_size", op, allow_none=True)
     spatial = layout.spatial_shape(input)
     sizes = tuple(i if o is None else o for i, o in zip(spatial, sizes))

@@ -29,13 +29,21 @@ def avg_pool(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_
     * ``count_include_pad=False``: the number of cells inside the input;
     * ``divisor_override=d``: ``d`` for every window.
 
-    Sums accumulate in float32 for float16/bfloat16.  int64 input is accepted as by PyTorch and
+    PyTorch's 3-d kernel alone also requires input >= kernel on every axis (padding not
+    counted); that rule is reproduced.  Sums accumulate in float32 for float16/bfloat16.  int64 input is accepted as by PyTorch and
     divides with truncation.
     """
     op = f"avg_pool{ndim}d"
     layout = _args.layout_of(input, ndim, op, channels_last)
     _args.check_float(input, op, allow_int64=True)
     tables = fixed_tables(input, layout, op, kernel_size, stride, padding, 1, ceil_mode)
+    if ndim == 3:
+        spatial = layout.spatial_shape(input)
+        kernel = _args.int_tuple(kernel_size, 3, "kernel_size", op)
+        if any(i < k for i, k in zip(spatial, kernel)):
+            raise ValueError(f"{op}: input size {spatial} is smaller than kernel_size {kernel}; "
+                             "PyTorch's 3-d average pooling requires input >= kernel on every axis, "
+                             "padding not counted")
     if not isinstance(count_include_pad, bool):
         raise TypeError(f"{op}: count_include_pad must be a bool, got {count_include_pad!r}")
     if divisor_override is not None:

@@ -36,12 +36,24 @@ def lp_pool(input, norm_type, kernel_size, stride=None, ceil_mode=False, *, ndim
     common = dict(ndim=ndim, channels_last=channels_last)
     if math.isinf(norm_type):
         sign = 1 if norm_type > 0 else -1
-        return sign * max_pool(sign * jnp.abs(input), kernel_size, stride, 0, 1, ceil_mode, **common)
+        return sign * max_pool(sign * torch_abs(input), kernel_size, stride, 0, 1, ceil_mode, **common)
     kernel = _args.int_tuple(kernel_size, ndim, "kernel_size", op)
     powered = jnp.power(input, int(norm_type) if float(norm_type).is_integer() else norm_type)
     out = avg_pool(powered, kernel_size, stride, 0, ceil_mode, **common)
     out = jnp.sign(out) * jax.nn.relu(jnp.abs(out)) * math.prod(kernel)
     return jnp.power(out, 1.0 / norm_type)
+
+
+@jax.custom_jvp
+def torch_abs(x):
+    """``abs`` with PyTorch's derivative ``sgn(x)``: 0 at 0 (JAX's ``abs`` has slope 1 there)."""
+    return jnp.abs(x)
+
+
+@torch_abs.defjvp
+def _torch_abs_jvp(primals, tangents):
+    (x,), (t,) = primals, tangents
+    return jnp.abs(x), jnp.sign(x) * t
 
 
 def _make(n):

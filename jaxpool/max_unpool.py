@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 
 import jax
@@ -11,11 +12,13 @@ import numpy as np
 from jaxpool import _args, _bind
 
 
-def unpool_output_size(input_spatial, kernel, stride, padding, output_size, op: str) -> tuple:
+def unpool_output_size(input_spatial, kernel, stride, padding, output_size, op: str,
+                       channels_last: bool = False) -> tuple:
     """PyTorch's ``_unpool_output_size``.
 
     The default is ``(in - 1) * stride - 2 * padding + kernel`` per axis.  An explicit
-    ``output_size`` may list the spatial sizes or the full ``(N, C, *spatial)`` shape, and each
+    ``output_size`` may list the spatial sizes or the full ``(N, C, *spatial)`` shape
+    (``(N, *spatial, C)`` with ``channels_last``), and each
     size must lie strictly between ``default - stride`` and ``default + stride``; that is how
     an odd size is recovered (65 -> max_pool k2 -> 32 -> unpool -> 65).
     """
@@ -27,8 +30,8 @@ def unpool_output_size(input_spatial, kernel, stride, padding, output_size, op: 
         if isinstance(output_size, int) or not hasattr(output_size, "__len__"):
             raise TypeError(f"{op}: output_size must be a sequence of {n} or {n + 2} ints, got {output_size!r}")
         sizes = tuple(output_size)
-        if len(sizes) == n + 2:
-            sizes = sizes[2:]
+        if len(sizes) == n + 2:  # a full shape: keep its spatial part
+            sizes = sizes[1:-1] if channels_last else sizes[2:]
         if len(sizes) != n:
             raise ValueError(
                 f"{op}: output_size must contain {n} or {n + 2} elements, got {len(tuple(output_size))}"
@@ -59,7 +62,7 @@ def max_unpool(input, indices, kernel_size, stride=None, padding=0, output_size=
     """
     op = f"max_unpool{ndim}d"
     layout = _args.layout_of(input, ndim, op, channels_last)
-    _args.check_float_or_int(input, op)
+    _args.check_float(input, op)
     if not hasattr(indices, "shape") or tuple(indices.shape) != tuple(input.shape):
         raise ValueError(
             f"{op}: indices must have the same shape as input {tuple(input.shape)}, "
@@ -70,7 +73,8 @@ def max_unpool(input, indices, kernel_size, stride=None, padding=0, output_size=
     kernel = _args.positive(_args.int_tuple(kernel_size, ndim, "kernel_size", op), "kernel_size", op)
     stride = _args.stride_or_kernel(stride, kernel, ndim, op)
     padding = _args.non_negative(_args.int_tuple(padding, ndim, "padding", op), "padding", op)
-    out_spatial = unpool_output_size(layout.spatial_shape(input), kernel, stride, padding, output_size, op)
+    out_spatial = unpool_output_size(layout.spatial_shape(input), kernel, stride, padding, output_size, op,
+                                     channels_last)
     plane = math.prod(out_spatial)
     _check_concrete_indices(indices, plane, out_spatial, op)
 
@@ -82,12 +86,33 @@ def max_unpool(input, indices, kernel_size, stride=None, padding=0, output_size=
     x = x.reshape(batch * channels, cells)
     idx = idx.reshape(batch * channels, cells)
     idx = jnp.where((idx < 0) | (idx >= plane), plane, idx)  # out of range: dropped, never wrapped
-    rows = jnp.arange(batch * channels)[:, None]
-    out = jnp.zeros((batch * channels, plane), x.dtype).at[rows, idx].set(x, mode="drop")
-    out = out.reshape((batch, channels) + out_spatial)
+    out = _scatter_planes(x, idx, plane).reshape((batch, channels) + out_spatial)
     if channels_last:
         out = jnp.moveaxis(out, 1, -1)
     return layout.unbatch(out)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
+def _scatter_planes(x, idx, plane: int):
+    """``out[r, idx[r, j]] = x[r, j]`` into zero planes; ``idx == plane`` is dropped."""
+    rows = jnp.arange(x.shape[0])[:, None]
+    return jnp.zeros((x.shape[0], plane), x.dtype).at[rows, idx].set(x, mode="drop")
+
+
+def _scatter_planes_fwd(x, idx, plane):
+    return _scatter_planes(x, idx, plane), idx
+
+
+def _scatter_planes_bwd(plane, idx, g):
+    """PyTorch's max_unpool backward: every input gathers the gradient at its index.
+
+    (The VJP of a scatter-*set* would credit only one of several inputs sharing an index,
+    which happens whenever max-pool windows overlap.)
+    """
+    return jnp.take_along_axis(g, idx, axis=1, mode="fill", fill_value=0), None
+
+
+_scatter_planes.defvjp(_scatter_planes_fwd, _scatter_planes_bwd)
 
 
 def _check_concrete_indices(indices, plane: int, out_spatial, op: str):
