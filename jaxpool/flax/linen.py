@@ -34,7 +34,7 @@ CHANNELS_LAST_DEFAULT = True
 
 _RANDOM_DOC = """
 Randomness: the key comes from ``self.make_rng(rng_collection)`` (field, default ``'pooling'``);
-pass ``rngs={'pooling': key}`` to ``apply``.{deterministic}
+pass ``rngs={{'pooling': key}}`` to ``apply``.{deterministic}
 """
 _DETERMINISTIC_DOC = """  With ``deterministic=True`` (field, or call argument which takes
 precedence, as ``nn.Dropout``) the op runs in its non-training mode and no key is drawn."""
