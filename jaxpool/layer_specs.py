@@ -52,6 +52,9 @@ PARAM_DOCS: dict[str, tuple[Any, str]] = {
     "indices": ("jax.Array", "the indices returned by the matching max pooling layer."),
 }
 
+# Call-time arguments whose type differs from the constructor argument of the same name.
+CALL_ANNOTATIONS = {"output_size": "Sequence[int] | None"}  # MaxUnpool: spatial or full shape
+
 
 @dataclasses.dataclass(frozen=True)
 class RandomSpec:
@@ -123,7 +126,8 @@ class LayerSpec:
     def call_parameters(self) -> list[inspect.Parameter]:
         kind = inspect.Parameter.POSITIONAL_OR_KEYWORD
         return [inspect.Parameter("input", kind, annotation="jax.Array")] + [
-            inspect.Parameter(name, kind, default=default, annotation=PARAM_DOCS.get(name, ("Any",))[0])
+            inspect.Parameter(name, kind, default=default,
+                              annotation=CALL_ANNOTATIONS.get(name, PARAM_DOCS.get(name, ("Any",))[0]))
             for name, default in self.call_params]
 
     def describe_params(self, indent: str = "  ") -> str:

@@ -30,9 +30,18 @@ from jaxpool.layer_specs import LAYERS, REQUIRED, RandomSpec
 from layer_cases import CASES, assert_same, to_layout, torch_outputs
 
 FRAMEWORKS = {"linen": jlinen, "nnx": jnnx, "haiku": jhaiku}
-# What each framework adds to torch's constructor, after torch's own arguments.
-FRAMEWORK_INIT_EXTRAS = {"linen": ["parent", "name", "channels_last"], "nnx": ["channels_last"],
-                         "haiku": ["channels_last", "name"]}
+
+
+def framework_extras(framework: str, spec) -> tuple[list, list]:
+    """What each framework adds after torch's arguments: (constructor, call) parameter names."""
+    random, flag = spec.random is not None, spec.random is not None and spec.random.training_arg
+    if framework == "linen":
+        return (["parent", "name", "channels_last"] + ["rng_collection"] * random
+                + ["deterministic"] * bool(flag)), ["deterministic"] * bool(flag)
+    if framework == "nnx":
+        return (["channels_last"] + ["deterministic"] * bool(flag) + ["rng_collection", "rngs"] * random,
+                ["deterministic"] * bool(flag) + ["rngs"] * random)
+    return ["channels_last", "name"], ["is_training"] * bool(flag)
 
 
 def run_linen(cls, case, channels_last, inputs):
@@ -148,7 +157,8 @@ def test_layer_signatures_match_torch(name, framework):
     params = inspect.signature(cls).parameters
     torch_params = _torch_init_params(name)
     assert list(params)[:len(torch_params)] == [n for n, _ in torch_params]
-    assert list(params)[len(torch_params):] == FRAMEWORK_INIT_EXTRAS[framework]
+    init_extras, call_extras = framework_extras(framework, LAYERS[name])
+    assert list(params)[len(torch_params):] == init_extras
     for pname, default in torch_params:
         assert params[pname].default == default or (params[pname].default is default is REQUIRED)
         assert params[pname].kind == inspect.Parameter.POSITIONAL_OR_KEYWORD
@@ -156,7 +166,8 @@ def test_layer_signatures_match_torch(name, framework):
     assert params["channels_last"].default is True
     call = list(inspect.signature(cls.__call__).parameters.values())[1:]
     forward = list(inspect.signature(getattr(torch.nn, name).forward).parameters.values())[1:]
-    assert [(p.name, p.default) for p in call] == [(p.name, p.default) for p in forward]
+    assert [(p.name, p.default) for p in call] == [(p.name, p.default) for p in forward] + [
+        (extra, True if extra == "is_training" else None) for extra in call_extras]
 
 
 @pytest.mark.parametrize("framework", FRAMEWORKS)
@@ -330,3 +341,14 @@ def test_missing_framework_names_the_extra(monkeypatch, module, missing, extra):
     monkeypatch.delitem(sys.modules, module)
     with pytest.raises(ImportError, match=rf"pip install 'jaxpool\[{extra}\]'"):
         importlib.import_module(module)
+
+
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+@pytest.mark.parametrize("spec", [NOISY, ALWAYS], ids=lambda s: s.name)
+def test_random_layer_signatures(spec, framework):
+    cls = FRAMEWORKS[framework].layer_class(spec)
+    init_extras, call_extras = framework_extras(framework, spec)
+    assert list(inspect.signature(cls).parameters) == list(spec.param_names) + init_extras
+    assert list(inspect.signature(cls.__call__).parameters) == ["self", "input"] + call_extras
+    assert (cls.__name__, cls.__module__) == (spec.name, FRAMEWORKS[framework].__name__)
+    assert "Randomness" in cls.__doc__
