@@ -72,7 +72,8 @@ def test_layer_matches_torch(case, framework, channels_last):
     inputs = case.inputs()
     want = torch_outputs(case, inputs)
     cls = getattr(FRAMEWORKS[framework], case.layer)
-    got = RUNNERS[framework](cls, case, channels_last, [jnp.asarray(to_layout(a, channels_last)) for a in inputs])
+    arrays = [jnp.asarray(to_layout(a, channels_last)) for a in inputs]
+    got = RUNNERS[framework](cls, case, channels_last, arrays)
     assert_same(got, want, channels_last)
 
 
