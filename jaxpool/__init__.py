@@ -7,6 +7,7 @@ produce them are visible in :mod:`jaxpool.windows`.
 from jaxpool import functional, windows
 from jaxpool.adaptive import adaptive_avg_pool, adaptive_max_pool
 from jaxpool.avg_pool import avg_pool
+from jaxpool.convert import from_torch
 from jaxpool.functional import *  # noqa: F401,F403  (the torch-named operators)
 from jaxpool.functional import __all__ as _functional_names
 from jaxpool.lp_pool import lp_pool
@@ -17,6 +18,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "functional", "windows",
+    "from_torch",
     "max_pool", "avg_pool", "lp_pool", "max_unpool", "adaptive_avg_pool", "adaptive_max_pool",
     *_functional_names,
 ]
