@@ -1,0 +1,7 @@
+"""``python -m jaxpool``: the ``jaxpool`` command (see :mod:`jaxpool.cli`)."""
+
+import sys
+
+from jaxpool.cli import main
+
+sys.exit(main())

@@ -1,0 +1,293 @@
+"""The ``jaxpool`` command (also ``python -m jaxpool``).
+
+* ``jaxpool parity``: jaxpool against the installed PyTorch over the built-in sweep, one row
+  per operator; exit status 1 on any mismatch, 2 when PyTorch is missing.
+* ``jaxpool explain OP --input-size ...``: the window table of an operator for one input size.
+* ``jaxpool bench ...``: the benchmark table of ``benchmarks/bench.py`` (source checkouts).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import sys
+import time
+from pathlib import Path
+
+DEFAULT_PER_OP = 20
+
+PARITY_HELP = f"""\
+Run jaxpool against the installed PyTorch and print one row per operator: cases run, passed,
+failed, the largest error as a fraction of the dtype's tolerance (values, indices and input
+gradients), and time.  Exit status 0 when every case matches, 1 on any mismatch, 2 when
+PyTorch is not installed.
+
+Default: the quick sweep, sampled down to {DEFAULT_PER_OP} cases per operator (every operator
+and dimension; float32 mostly, every float dtype and, for max pooling, the integer dtypes
+sampled; NaN/inf/tie inputs, ceil_mode, padding, dilation, channels_last, unbatched inputs),
+run in worker processes: a few minutes on 2 cores.  --per-op 60 runs the quick sweep of the
+test suite (~1100 cases); --level full runs every 1-d configuration PyTorch accepts and 1500
+random 2-d/3-d combinations per operator (hours).
+"""
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    from jaxpool import parity
+
+    parser = argparse.ArgumentParser(
+        prog="jaxpool", description="jaxpool: PyTorch's pooling operators in JAX; check, explain, measure.")
+    sub = parser.add_subparsers(dest="command", metavar="{parity,explain,bench}", required=True)
+
+    p = sub.add_parser("parity", help="check every operator against the installed PyTorch",
+                       description=PARITY_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--ops", nargs="+", metavar="OP",
+                   help=f"operators (e.g. max_pool2d) or families (e.g. max_pool); default: all of "
+                        f"{len(parity.OPS)}")
+    p.add_argument("--dtype", nargs="+", metavar="D", dest="dtypes",
+                   choices=parity.FLOAT_DTYPES + parity.INT_DTYPES,
+                   help="only these dtypes (integer dtypes apply to max pooling only)")
+    p.add_argument("--level", choices=("quick", "full"), default="quick")
+    p.add_argument("--per-op", type=int, metavar="N",
+                   help=f"cases per operator (default {DEFAULT_PER_OP} for quick; the full level's own "
+                        "default for full)")
+    p.add_argument("--jobs", "-j", type=int, metavar="N",
+                   help="worker processes (default: the number of CPUs, at most 4; 1 runs in-process)")
+    p.add_argument("--fail-fast", action="store_true", help="stop at the first mismatch")
+    p.add_argument("--list", action="store_true", help="list the cases and exit")
+
+    e = sub.add_parser(
+        "explain", help="print the window table of an operator",
+        description="Print, per spatial axis, each output's input range [a,b), its size, padding cells and "
+                    "its overlap with the next window, for one operator and input size; say whether an "
+                    "adaptive pool equals a plain kernel/stride there.  Example: jaxpool explain "
+                    "adaptive_avg_pool1d --input-size 5 --output-size 3")
+    e.add_argument("op", metavar="OP", help="max_pool, avg_pool, lp_pool, max_unpool, adaptive_avg_pool or "
+                                            "adaptive_max_pool, with 1d, 2d or 3d (e.g. max_pool2d)")
+    e.add_argument("--input-size", nargs="+", type=int, required=True, metavar="N",
+                   help="spatial input size, one int per axis (max_unpool: the pooled size)")
+    e.add_argument("--kernel-size", nargs="+", type=int, metavar="K")
+    e.add_argument("--stride", nargs="+", type=int, metavar="S")
+    e.add_argument("--padding", nargs="+", type=int, metavar="P")
+    e.add_argument("--dilation", nargs="+", type=int, metavar="D")
+    e.add_argument("--ceil-mode", action="store_true", default=None)
+    e.add_argument("--count-include-pad", action=argparse.BooleanOptionalAction, default=None)
+    e.add_argument("--divisor-override", type=int, metavar="D")
+    e.add_argument("--norm-type", type=float, metavar="P", help="lp_pool's p (default 2; windows do not depend on it)")
+    e.add_argument("--output-size", nargs="+", metavar="O",
+                   help="adaptive pools: output size per axis ('None' keeps the input size); "
+                        "max_unpool: the unpooled size, e.g. 65 after 65 -> 32")
+    e.add_argument("--plot", metavar="FILE.png", help="also draw the windows (needs matplotlib: jaxpool[plot])")
+
+    b = sub.add_parser(
+        "bench", add_help=False, help="run the benchmark (benchmarks/bench.py; --device cpu|gpu)",
+        description="Run benchmarks/bench.py of a source checkout; every argument is passed on "
+                    "(jaxpool bench --help shows the benchmark's own options).")
+    b.set_defaults(bench_args=[])
+    return parser
+
+
+# ----------------------------------------------------------------------------- parity
+
+def _torch_version() -> str | None:
+    try:
+        import torch
+    except ImportError:
+        return None
+    return torch.__version__
+
+
+def cmd_parity(args) -> int:
+    out, err = sys.stdout, sys.stderr
+    from jaxpool import _parity_run
+
+    version = _torch_version()
+    if version is None:
+        print("jaxpool parity: PyTorch is not installed, so there is nothing to compare against.\n"
+              "Install the test extra (a CPU-only torch pinned in pyproject.toml):\n"
+              '    python3 -m pip install -e ".[test]"', file=err)
+        return 2
+    try:
+        ops = _parity_run.expand_ops(args.ops)
+    except ValueError as e:
+        print(f"jaxpool parity: {e}", file=err)
+        return 2
+    per_op = args.per_op if args.per_op is not None else (DEFAULT_PER_OP if args.level == "quick" else None)
+    if per_op is not None and per_op < 1:
+        print("jaxpool parity: --per-op must be at least 1", file=err)
+        return 2
+    cases, skipped = _parity_run.plan(ops, args.level, args.dtypes, per_op)
+    if skipped:
+        print(f"skipped (no selected dtype applies): {', '.join(skipped)}", file=err)
+    if not cases:
+        print("jaxpool parity: no cases selected", file=err)
+        return 2
+    if args.list:
+        for case in cases:
+            print(case, file=out)
+        return 0
+    jobs = args.jobs if args.jobs is not None else min(4, os.cpu_count() or 1)
+    jobs = max(1, min(jobs, len(cases)))
+    import jax
+
+    import jaxpool
+
+    print(f"jaxpool {jaxpool.__version__} (jax {jax.__version__}) against torch {version}: "
+          f"{len(cases)} cases, {args.level} sweep, {per_op or 'all'} per operator, {jobs} worker"
+          f"{'s' if jobs > 1 else ''}", file=out, flush=True)
+    progress = _parity_run.Progress(err)
+    start = time.perf_counter()
+    results = _parity_run.run(cases, jobs, args.fail_fast, progress)
+    wall = time.perf_counter() - start
+    print(_parity_run.table(results, ops), file=out)
+    bad = [r for r in results if r.status != "pass"]
+    if bad:
+        print("\n" + _parity_run.failures(results), file=out)
+        stopped = " (stopped at the first, --fail-fast)" if args.fail_fast and len(results) < len(cases) else ""
+        print(f"\nMISMATCH: {len(bad)} of {len(results)} cases differ from torch {version}{stopped}; "
+              f"{wall:.0f}s", file=out)
+        return 1
+    print(f"\nOK: all {len(results)} cases match torch {version} (values, indices, gradients); "
+          f"{wall:.0f}s", file=out)
+    return 0
+
+
+# ----------------------------------------------------------------------------- explain
+
+def _size_arg(values):
+    if values is None:
+        return None
+    return values[0] if len(values) == 1 else tuple(values)
+
+
+def _output_size(values, family: str):
+    if values is None:
+        return None
+    sizes = []
+    for v in values:
+        if v.lower() == "none" and family.startswith("adaptive"):
+            sizes.append(None)
+            continue
+        try:
+            sizes.append(int(v))
+        except ValueError:
+            raise ValueError(f"--output-size takes ints{' or None' if family.startswith('adaptive') else ''}, "
+                             f"got {v!r}") from None
+    if family == "max_unpool":
+        return tuple(sizes)
+    return _size_arg(sizes)
+
+
+def explain_arguments(args) -> tuple[str, tuple, tuple, dict]:
+    """``(op, input_size, positional args, keyword args)`` of the operator call to explain."""
+    import inspect
+
+    import jaxpool
+    from jaxpool import windows
+
+    op = args.op
+    fn = getattr(jaxpool, op, None)
+    family = op[:-2]
+    if fn is None or not callable(fn) or op[-2:] not in ("1d", "2d", "3d"):
+        raise ValueError(f"unknown operator {op!r}; try max_pool2d, avg_pool1d, lp_pool2d, max_unpool2d, "
+                         "adaptive_avg_pool1d, adaptive_max_pool3d, ...")
+    n = int(op[-2])
+    if len(args.input_size) not in (1, n):
+        raise ValueError(f"--input-size takes 1 or {n} ints for {op}, got {len(args.input_size)}")
+    input_size = tuple(args.input_size) * (n if len(args.input_size) == 1 else 1)
+    given = {
+        "kernel_size": _size_arg(args.kernel_size), "stride": _size_arg(args.stride),
+        "padding": _size_arg(args.padding), "dilation": _size_arg(args.dilation),
+        "ceil_mode": args.ceil_mode, "count_include_pad": args.count_include_pad,
+        "divisor_override": args.divisor_override, "norm_type": args.norm_type,
+        "output_size": _output_size(args.output_size, family),
+    }
+    given = {k: v for k, v in given.items() if v is not None}
+    params = inspect.signature(fn).parameters
+    for name in given:
+        if name not in params:
+            raise ValueError(f"--{name.replace('_', '-')} does not apply to {op} "
+                             f"(its arguments: {', '.join(p for p in params if p not in ('input', 'indices', 'channels_last'))})")
+    for name in ("kernel_size", "output_size"):
+        if name in params and params[name].default is inspect.Parameter.empty and name not in given:
+            raise ValueError(f"{op} needs --{name.replace('_', '-')}")
+    args_ = ()
+    if family == "lp_pool":
+        args_ = (given.pop("norm_type", 2.0),)
+    windows.op_windows(op, input_size, *args_, **given)  # the operator's own checks
+    return op, input_size, args_, given
+
+
+def cmd_explain(args) -> int:
+    out, err = sys.stdout, sys.stderr
+    from jaxpool import _explain
+
+    try:
+        op, input_size, pos, kw = explain_arguments(args)
+    except (ValueError, TypeError) as e:
+        print(f"jaxpool explain: {e}", file=err)
+        return 2
+    print(_explain.explain(op, input_size, *pos, **kw), file=out)
+    if args.plot:
+        try:
+            _explain.plot(args.plot, op, input_size, *pos, **kw)
+        except ImportError:
+            print("jaxpool explain: --plot needs matplotlib, which is not installed:\n"
+                  '    python3 -m pip install "jaxpool[plot]"    (or: pip install matplotlib)', file=err)
+            return 2
+        print(f"\nplot written to {args.plot}", file=out)
+    return 0
+
+
+# ----------------------------------------------------------------------------- bench
+
+def bench_path() -> Path:
+    """``benchmarks/bench.py`` next to the package (present in a source checkout / editable install)."""
+    import jaxpool
+
+    return Path(jaxpool.__file__).resolve().parent.parent / "benchmarks" / "bench.py"
+
+
+def load_bench():
+    """The benchmark module, or None when this installation has no ``benchmarks/bench.py``."""
+    path = bench_path()
+    if not path.is_file():
+        return None
+    spec = importlib.util.spec_from_file_location("jaxpool_benchmarks_bench", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses and pickling look modules up by name
+    spec.loader.exec_module(module)
+    return module
+
+
+def cmd_bench(argv: list[str]) -> int:
+    err = sys.stderr
+    module = load_bench()
+    if module is None:
+        print(f"jaxpool bench: the benchmark script {bench_path()} is not there.\n"
+              "It ships with the source repository, not the installed package: clone the repository and "
+              'install it editable (python3 -m pip install -e ".[test]"), then run jaxpool bench, '
+              "or run python3 benchmarks/bench.py from the checkout.", file=err)
+        return 2
+    return int(module.main(list(argv)) or 0)
+
+
+# ----------------------------------------------------------------------------- entry point
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line ``argv`` (default ``sys.argv[1:]``) and return the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        if argv and argv[0] == "bench":  # everything after "bench" belongs to the benchmark's parser
+            return cmd_bench(argv[1:])
+        args = _build_parser().parse_args(argv)
+        if args.command == "parity":
+            return cmd_parity(args)
+        return cmd_explain(args)
+    except BrokenPipeError:  # e.g. `jaxpool explain ... | head`: stop quietly, as other tools do
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115  (Python would flush into the closed pipe)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,321 @@
+"""The ``jaxpool`` command: parity, explain and bench, run in-process through ``cli.main``."""
+
+import io
+import subprocess
+import sys
+import tomllib
+import types
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+import jaxpool
+from jaxpool import _explain, _parity_run, cli, parity, windows
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run(capsys, *argv):
+    code = cli.main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+# ----------------------------------------------------------------------------- explain
+
+def test_explain_the_seed_question(capsys):
+    code, out, err = run(capsys, "explain", "adaptive_avg_pool1d", "--input-size", "5", "--output-size", "3")
+    assert code == 0, err
+    assert "windows: [0,2) [1,4) [3,5)" in out
+    assert "-> output (N, C, 3)" in out
+    rows = [line.split() for line in out.splitlines() if line.strip()[:1].isdigit()]
+    assert rows == [["0", "[0,2)", "2", "0", "1"], ["1", "[1,4)", "3", "0", "1"], ["2", "[3,5)", "2", "0", "-"]]
+    assert "equivalent plain pool: none" in out
+
+
+def test_explain_says_when_adaptive_is_a_plain_pool(capsys):
+    code, out, _ = run(capsys, "explain", "adaptive_max_pool2d", "--input-size", "6", "5", "--output-size", "3")
+    assert code == 0
+    assert "equivalent plain pool: kernel_size=2, stride=2, padding=0" in out  # axis 0: 6 -> 3
+    assert "no max_pool2d with a fixed kernel_size/stride reproduces" in out  # axis 1: 5 -> 3
+    code, out, _ = run(capsys, "explain", "adaptive_avg_pool2d", "--input-size", "6", "--output-size", "3")
+    assert "equals avg_pool2d(kernel_size=(2, 2), stride=(2, 2))" in out
+
+
+def test_explain_none_output_size_keeps_the_input_size(capsys):
+    code, out, _ = run(capsys, "explain", "adaptive_avg_pool2d", "--input-size", "10", "9",
+                       "--output-size", "None", "7")
+    assert code == 0 and "-> output (N, C, 10, 7)" in out
+
+
+@pytest.mark.parametrize("size, k, s, p, d, ceil", [
+    (7, 3, 2, 1, 2, True), (9, 4, 3, 2, 1, True), (5, 2, 2, 0, 1, False), (8, 3, 1, 1, 3, False),
+])
+def test_explain_rows_are_torch_windows(size, k, s, p, d, ceil):
+    """The cells shown for each max_pool1d window are exactly the ones torch can pick from."""
+    (w,) = windows.op_windows("max_pool1d", size, k, s, p, d, ceil)
+    rows = _explain.axis_rows(w)
+    x = torch.arange(size, dtype=torch.float64).view(1, 1, -1)
+    out_hi = F.max_pool1d(x, k, s, p, d, ceil, return_indices=True)[1].view(-1).tolist()
+    out_lo = F.max_pool1d(-x, k, s, p, d, ceil, return_indices=True)[1].view(-1).tolist()
+    assert len(rows) == len(out_hi)
+    assert [int(r["cells"].max()) for r in rows] == out_hi
+    assert [int(r["cells"].min()) for r in rows] == out_lo
+    for r, nxt in zip(rows, rows[1:]):
+        assert r["overlap"] == len(set(r["cells"].tolist()) & set(nxt["cells"].tolist()))
+
+
+@pytest.mark.parametrize("include_pad", [True, False])
+def test_explain_divisor_column_is_torchs_divisor(capsys, include_pad):
+    flag = "--count-include-pad" if include_pad else "--no-count-include-pad"
+    code, out, _ = run(capsys, "explain", "avg_pool1d", "--input-size", "6", "--kernel-size", "3",
+                       "--stride", "2", "--padding", "1", "--ceil-mode", flag)
+    assert code == 0
+    header = next(line.split("  ") for line in out.splitlines() if "divisor" in line and "out" in line)
+    header = [h.strip() for h in header if h.strip()]
+    rows = [line.split() for line in out.splitlines() if line.strip()[:1].isdigit()]
+    sizes = np.array([int(r[header.index("size")]) for r in rows])
+    divisors = np.array([int(r[header.index("divisor")]) for r in rows])
+    ones = torch.ones(1, 1, 6, dtype=torch.float64)
+    expected = F.avg_pool1d(ones, 3, 2, 1, True, include_pad).view(-1).numpy()
+    np.testing.assert_allclose(sizes / divisors, expected)
+    assert "past padding" in out  # the last ceil_mode window (taps 5, 6, 7) hangs past the padding
+
+
+def test_explain_max_unpool_shows_the_cell_no_index_reaches(capsys):
+    """65 -> max_pool k2 -> 32 -> max_unpool(output_size=65): cell 64 is never written."""
+    code, out, _ = run(capsys, "explain", "max_unpool1d", "--input-size", "32", "--kernel-size", "2",
+                       "--output-size", "65")
+    assert code == 0
+    assert "-> output (N, C, 65)" in out and "output cells no index can address: 64" in out
+
+
+@pytest.mark.parametrize("op, size, pos, kwargs", [
+    ("max_pool3d", (5, 6, 7), (3, 2, 1, (1, 2, 1), True), {}),
+    ("avg_pool2d", (9, 8), (3, 2, 1, True), {"divisor_override": 5}),
+    ("lp_pool2d", (9, 8), (2.0, (3, 2), 2, True), {}),
+    ("max_unpool2d", (4, 5), ((2, 3), 2, 0), {"output_size": (9, 11)}),
+    ("adaptive_avg_pool3d", (5, 6, 7), ((2, None, 9),), {}),
+    ("adaptive_max_pool1d", (11,), (4,), {}),
+])
+def test_op_windows_have_the_operators_output_shape(op, size, pos, kwargs):
+    tables = windows.op_windows(op, size, *pos, **kwargs)
+    x = jnp.zeros((1, 1, *size))
+    if op.startswith("max_unpool"):
+        out = getattr(jaxpool, op)(x, jnp.zeros(x.shape, jnp.int32), *pos, **kwargs)
+        assert tuple(w.input_size for w in tables) == out.shape[2:]
+        assert tuple(w.output_size for w in tables) == size
+    else:
+        out = jax.eval_shape(lambda v: getattr(jaxpool, op)(v, *pos, **kwargs), x)
+        assert tuple(w.output_size for w in tables) == out.shape[2:]
+
+
+def test_op_windows_raise_the_operators_errors():
+    with pytest.raises(ValueError, match=r"max_pool2d: padding must be at most half"):
+        windows.op_windows("max_pool2d", (5, 5), 3, 1, 2)
+    with pytest.raises(ValueError, match=r"max_unpool1d: invalid output_size"):
+        windows.op_windows("max_unpool1d", 32, 2, output_size=(67,))
+    with pytest.raises(ValueError, match="unknown operator"):
+        windows.op_windows("median_pool1d", 5, 3)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["max_pool1d", "--input-size", "5", "--kernel-size", "3", "--padding", "2"], "at most half of kernel_size"),
+    (["avg_pool2d", "--input-size", "5", "--kernel-size", "3", "--dilation", "2"], "--dilation does not apply"),
+    (["max_pool2d", "--input-size", "5"], "needs --kernel-size"),
+    (["adaptive_avg_pool1d", "--input-size", "5"], "needs --output-size"),
+    (["adaptive_avg_pool2d", "--input-size", "5", "6", "7", "--output-size", "2"], "takes 1 or 2 ints"),
+    (["median_pool1d", "--input-size", "5", "--kernel-size", "2"], "unknown operator"),
+    (["max_pool1d", "--input-size", "2", "--kernel-size", "3"], "output size is too small"),
+])
+def test_explain_bad_arguments_exit_2_with_the_rule(capsys, argv, message):
+    code, out, err = run(capsys, "explain", *argv)
+    assert code == 2 and message in err and out == ""
+
+
+def test_explain_plot_writes_a_png(capsys, tmp_path):
+    path = tmp_path / "windows.png"
+    code, out, err = run(capsys, "explain", "max_pool2d", "--input-size", "7", "5", "--kernel-size", "3",
+                         "--stride", "2", "--padding", "1", "--dilation", "2", "1", "--ceil-mode",
+                         "--plot", str(path))
+    assert code == 0, err
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 5000
+    assert f"plot written to {path}" in out
+
+
+def test_explain_plot_without_matplotlib_is_a_clear_error(capsys, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # `import matplotlib` raises ImportError
+    path = tmp_path / "windows.png"
+    code, out, err = run(capsys, "explain", "adaptive_avg_pool1d", "--input-size", "5", "--output-size", "3",
+                         "--plot", str(path))
+    assert code == 2
+    assert "needs matplotlib" in err and "jaxpool[plot]" in err
+    assert "windows: [0,2) [1,4) [3,5)" in out  # the table is still printed
+    assert not path.exists()
+
+
+# ----------------------------------------------------------------------------- parity
+
+def table_rows(out):
+    return {line.split()[0]: line.split()[1:] for line in out.splitlines()
+            if line.split() and (line.split()[0] in parity.OPS or line.startswith("total"))}
+
+
+def test_parity_green_table(capsys):
+    code, out, err = run(capsys, "parity", "--ops", "max_pool1d", "adaptive_avg_pool2d", "--per-op", "3",
+                         "--jobs", "1")
+    assert code == 0, out + err
+    rows = table_rows(out)
+    assert set(rows) == {"max_pool1d", "adaptive_avg_pool2d", "total"}
+    for op in ("max_pool1d", "adaptive_avg_pool2d"):
+        cases, passed, failed, err_tol, _, status = rows[op]
+        assert (cases, passed, failed, status) == ("3", "3", "0", "ok")
+        assert 0.0 <= float(err_tol) <= 1.0
+    assert rows["total"][:3] == ["6", "6", "0"]
+    assert "OK: all 6 cases match torch" in out
+    assert "[6/6] 100%" in err  # progress (not a terminal here: plain lines)
+
+
+def test_parity_detects_a_wrong_operator(capsys, monkeypatch):
+    """A deliberately wrong avg_pool1d (off by 0.01): exit status 1 and a FAIL row."""
+    real = jaxpool.avg_pool1d
+    monkeypatch.setattr(jaxpool, "avg_pool1d", lambda *a, **k: real(*a, **k) + 0.01)
+    code, out, _ = run(capsys, "parity", "--ops", "avg_pool1d", "max_pool1d", "--per-op", "3", "--jobs", "1")
+    assert code == 1
+    rows = table_rows(out)
+    assert rows["avg_pool1d"][:3] == ["3", "0", "3"] and rows["avg_pool1d"][-1] == "FAIL"
+    assert rows["max_pool1d"][:3] == ["3", "3", "0"] and rows["max_pool1d"][-1] == "ok"
+    assert "FAIL avg_pool1d(" in out and "tolerance" in out
+    assert "MISMATCH: 3 of 6 cases differ" in out
+
+
+def test_parity_counts_exceptions_and_stops_early_with_fail_fast(capsys, monkeypatch):
+    def broken(*args, **kwargs):
+        raise ValueError("broken on purpose")
+
+    monkeypatch.setattr(jaxpool, "lp_pool2d", broken)
+    code, out, _ = run(capsys, "parity", "--ops", "lp_pool2d", "--per-op", "4", "--jobs", "1", "--fail-fast")
+    assert code == 1
+    assert table_rows(out)["lp_pool2d"][:3] == ["1", "0", "1"]
+    assert "ERROR lp_pool2d(" in out and "ValueError: broken on purpose" in out
+    assert "--fail-fast" in out
+
+
+def test_parity_in_worker_processes(capsys):
+    code, out, err = run(capsys, "parity", "--ops", "max_pool2d", "--per-op", "4", "--jobs", "2")
+    assert code == 0, out + err
+    assert table_rows(out)["max_pool2d"][:3] == ["4", "4", "0"] and "2 workers" in out
+
+
+def test_parity_without_torch_exits_2(capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "torch", None)
+    code, out, err = run(capsys, "parity", "--ops", "max_pool1d", "--per-op", "1")
+    assert code == 2 and "PyTorch is not installed" in err and '.[test]' in err and out == ""
+
+
+def test_parity_selection(capsys):
+    code, out, _ = run(capsys, "parity", "--ops", "max_pool", "--per-op", "2", "--list")
+    assert code == 0 and [line.split("(")[0] for line in out.splitlines()] == [
+        "max_pool1d", "max_pool1d", "max_pool2d", "max_pool2d", "max_pool3d", "max_pool3d"]
+    code, out, err = run(capsys, "parity", "--ops", "avg_pool1d", "max_pool2d", "--dtype", "int8",
+                         "--per-op", "3", "--list")
+    assert code == 0 and "skipped (no selected dtype applies): avg_pool1d" in err
+    assert out.count("max_pool2d(int8") == 3 and len(out.splitlines()) == 3
+    code, _, err = run(capsys, "parity", "--ops", "median_pool2d")
+    assert code == 2 and "unknown operator" in err
+    with pytest.raises(SystemExit):
+        cli.main(["parity", "--dtype", "complex64"])
+
+
+def test_default_parity_run_covers_every_op_and_dtype():
+    """What the help promises for the default run (and what the README's main job runs)."""
+    cases, skipped = _parity_run.plan(list(parity.OPS), "quick", None, cli.DEFAULT_PER_OP)
+    assert not skipped
+    per_op = {op: sum(c.op == op for c in cases) for op in parity.OPS}
+    assert set(per_op.values()) == {cli.DEFAULT_PER_OP}
+    assert set(parity.FLOAT_DTYPES) <= {c.dtype for c in cases}
+    assert set(parity.INT_DTYPES) <= {c.dtype for c in cases if c.family == "max_pool"}
+    assert {c.values for c in cases} == {"normal", "ties", "special"}
+    assert any(c.channels_last for c in cases)
+
+
+class _Stream(io.StringIO):
+    def __init__(self, tty):
+        super().__init__()
+        self._tty = tty
+
+    def isatty(self):
+        return self._tty
+
+
+def _fake_result(op="max_pool1d", status="pass"):
+    return _parity_run.Result(parity.Case(op, (1, 1, 4)), status)
+
+
+def test_progress_one_updating_line_on_a_terminal():
+    stream = _Stream(tty=True)
+    progress = _parity_run.Progress(stream)
+    for done in range(1, 51):
+        progress(done, 50, _fake_result(status="fail" if done == 7 else "pass"))
+    text = stream.getvalue()
+    assert text.count("\r") == 50 and text.count("\n") == 1 and text.endswith("1 failed\n")
+
+
+def test_progress_periodic_lines_otherwise():
+    stream = _Stream(tty=False)
+    progress = _parity_run.Progress(stream, interval=1e9)
+    for done in range(1, 201):
+        progress(done, 200, _fake_result())
+    lines = stream.getvalue().splitlines()
+    assert 10 <= len(lines) <= 11 and lines[-1].startswith("[200/200] 100%") and "\r" not in stream.getvalue()
+
+
+# ----------------------------------------------------------------------------- bench
+
+def test_bench_passes_its_arguments_to_the_benchmark(monkeypatch):
+    seen = []
+    fake = types.SimpleNamespace(main=lambda argv: seen.append(argv) or 3)
+    monkeypatch.setattr(cli, "load_bench", lambda: fake)
+    assert cli.main(["bench", "--device", "gpu", "--quick", "--help"]) == 3
+    assert seen == [["--device", "gpu", "--quick", "--help"]]
+
+
+def test_bench_loads_benchmarks_bench_py_next_to_the_package(monkeypatch, tmp_path):
+    script = tmp_path / "bench.py"
+    script.write_text("def main(argv=None):\n    print('bench', argv)\n    return 0\n")
+    monkeypatch.setattr(cli, "bench_path", lambda: script)
+    assert cli.bench_path() == script and cli.main(["bench", "--device", "cpu"]) == 0
+    assert cli.load_bench().main.__module__ == "jaxpool_benchmarks_bench"
+
+
+def test_bench_missing_script_exits_2(capsys, monkeypatch, tmp_path):
+    monkeypatch.setattr(cli, "bench_path", lambda: tmp_path / "benchmarks" / "bench.py")
+    code, out, err = run(capsys, "bench", "--device", "cpu")
+    assert code == 2 and "is not there" in err and "pip install -e" in err
+
+
+def test_bench_path_is_the_repository_benchmarks_folder():
+    assert cli.bench_path() == ROOT / "benchmarks" / "bench.py"
+
+
+# ----------------------------------------------------------------------------- packaging
+
+def test_console_script_is_declared():
+    meta = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert meta["project"]["scripts"]["jaxpool"] == "jaxpool.cli:main"
+
+
+def test_python_dash_m_jaxpool_smoke():
+    proc = subprocess.run(
+        [sys.executable, "-m", "jaxpool", "explain", "adaptive_avg_pool1d", "--input-size", "5",
+         "--output-size", "3"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "windows: [0,2) [1,4) [3,5)" in proc.stdout
+    proc = subprocess.run([sys.executable, "-m", "jaxpool", "parity", "--help"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and "default" in proc.stdout.lower()
