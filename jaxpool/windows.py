@@ -195,9 +195,12 @@ def op_windows(op: str, input_size, *args, **kwargs) -> tuple[AxisWindows, ...]:
     cells of the unpooled plane that ``i``'s index can address when the indices come from
     ``max_pool`` with the same kernel, stride and padding: ``[i*stride - padding, +kernel)``.
 
+    ``channels_last`` is accepted and ignored: the layout does not change the windows.
+
     >>> [w.describe() for w in op_windows("adaptive_avg_pool1d", 5, 3)]
     [[(0, 2), (1, 4), (3, 5)]]
     """
+    kwargs = {k: v for k, v in kwargs.items() if k != "channels_last"}
     import jax  # local imports: the operators import this module
     import jax.numpy as jnp
 
