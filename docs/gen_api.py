@@ -24,7 +24,7 @@ sys.path.insert(0, str(ROOT))
 os.environ["COLUMNS"] = "100"  # argparse wraps --help to the terminal width; make it fixed
 
 import jaxpool  # noqa: E402
-from jaxpool import cli, functional, parity, testing, windows  # noqa: E402
+from jaxpool import cli, convert, functional, parity, testing, windows  # noqa: E402
 
 
 def markdown(doc: str | None) -> str:
@@ -34,6 +34,7 @@ def markdown(doc: str | None) -> str:
     text = inspect.cleandoc(doc)
     text = re.sub(r":(?:func|class|mod|meth|attr):`~?([^`]+)`", r"`\1`", text)
     text = text.replace("``", "`")
+    text = re.sub(r"(\S)::$", r"\1:", text, flags=re.M)  # reST literal-block marker
     out, in_code, in_fields = [], False, False
     for line in text.splitlines():
         if not in_code and re.fullmatch(r"(Args|Attributes|Returns|Raises|Yields):", line):
@@ -110,6 +111,32 @@ def module_section(module, names=None) -> str:
     return "\n".join(parts)
 
 
+def layers_section() -> str:
+    """The layer modules: docstring, then one row per layer; full docstrings for Flax linen."""
+    import importlib
+
+    parts = ["## Layers (Flax linen, Flax NNX, Haiku)\n",
+             "Generated from one table, `jaxpool.layer_specs.LAYERS`: every module below has the same "
+             "classes with `torch.nn`'s names, constructor arguments and defaults; the argument "
+             "lists are given once, under `jaxpool.flax.linen`.\n"]
+    for name in ("jaxpool.flax.linen", "jaxpool.flax.nnx", "jaxpool.haiku"):
+        module = importlib.import_module(name)
+        classes = [n for n in module.__all__ if inspect.isclass(getattr(module, n)) and n[:1].isupper()]
+        others = [n for n in module.__all__ if n not in classes]
+        parts += [f"### `{name}`\n", markdown(module.__doc__)]
+        parts.append("| layer | |\n|---|---|\n" + "\n".join(
+            f"| `{n}` | {markdown(getattr(module, n).__doc__).splitlines()[0]} |" for n in classes) + "\n")
+        for n in others:
+            obj = getattr(module, n)
+            if callable(obj):
+                parts.append(entry(f"{name}.{n}", obj, "####"))
+            else:
+                parts.append(f"#### `{name}.{n}`\n\n```python\n{n} = {obj!r}\n```\n")
+        if name == "jaxpool.flax.linen":
+            parts += [f"#### `{name}.{n}`\n\n{markdown(getattr(module, n).__doc__)}" for n in classes]
+    return "\n".join(parts)
+
+
 def command_help() -> str:
     parser = cli._build_parser()
     parts = ["## The `jaxpool` command\n", markdown(cli.__doc__)]
@@ -131,12 +158,15 @@ def generate() -> str:
         "`python docs/gen_api.py` after changing a docstring (tests/test_docs.py checks it). -->\n",
         markdown(jaxpool.__doc__),
         "Contents: [operators](#operators) · [jaxpool.windows](#jaxpoolwindows) · "
-        "[jaxpool.testing](#jaxpooltesting) · [jaxpool.parity](#jaxpoolparity) · "
+        "[jaxpool.testing](#jaxpooltesting) · [layers](#layers-flax-linen-flax-nnx-haiku) · "
+        "[jaxpool.convert](#jaxpoolconvert) · [jaxpool.parity](#jaxpoolparity) · "
         "[the jaxpool command](#the-jaxpool-command). The rules behind the numbers are in "
         "[rules.md](rules.md).\n",
         operators(),
         module_section(windows),
         module_section(testing),
+        layers_section(),
+        module_section(convert),
         module_section(parity, ["OPS", "FLOAT_DTYPES", "INT_DTYPES", "Case", "cases", "run_case"]),
         command_help(),
     ]
