@@ -27,8 +27,8 @@ Default: the quick sweep, sampled down to {DEFAULT_PER_OP} cases per operator (e
 and dimension; float32 mostly, every float dtype and, for max pooling, the integer dtypes
 sampled; NaN/inf/tie inputs, ceil_mode, padding, dilation, channels_last, unbatched inputs),
 run in worker processes: a few minutes on 2 cores.  --per-op 60 runs the quick sweep of the
-test suite (~1100 cases); --level full runs every 1-d configuration PyTorch accepts and 1500
-random 2-d/3-d combinations per operator (hours).
+test suite (about 1060 cases); --level full runs every 1-d configuration PyTorch accepts and
+1500 random 2-d/3-d combinations per operator (about 21500 cases: hours).
 """
 
 
