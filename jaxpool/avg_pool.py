@@ -67,6 +67,7 @@ def window_divisor(tables, ndim: int, count_include_pad: bool) -> np.ndarray:
 
 
 def _divided_sum(x, tables, divisor: np.ndarray):
+    x = jnp.asarray(x)  # numpy float64 becomes float32 here unless x64 is on
     acc = accumulation_dtype(x.dtype)
     total = _engine.window_sum(x.astype(acc), tables)
     if jnp.issubdtype(acc, jnp.integer):

@@ -21,9 +21,10 @@ def lp_pool(input, norm_type, kernel_size, stride=None, ceil_mode=False, *, ndim
     ``out = avg_pool(x**p, kernel, stride, padding=0, ceil_mode)`` then
     ``(sign(out) * relu(abs(out)) * prod(kernel)) ** (1/p)``.
 
-    Consequences worth knowing: ``p=1`` is the window *sum* (not the mean); a ``ceil_mode``
-    window hanging past the input is scaled up by ``kernel / cells inside``; negative window
-    sums give 0 (and a NaN gradient, as in PyTorch); ``p=inf`` is ``max_pool(abs(x))`` and
+    Consequences worth knowing: ``p=1`` is the window *sum* (not the mean) and keeps its sign;
+    a ``ceil_mode`` window hanging past the input is scaled up by ``kernel / cells inside``;
+    a negative window sum raised to ``1/p`` is NaN unless ``1/p`` is an integer; a zero window
+    sum has a NaN gradient for ``p > 1``, as in PyTorch; ``p=inf`` is ``max_pool(abs(x))`` and
     ``p=-inf`` is ``-max_pool(-abs(x))``.  ``p=0`` is rejected.
     """
     op = f"lp_pool{ndim}d"
