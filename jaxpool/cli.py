@@ -28,7 +28,7 @@ and dimension; float32 mostly, every float dtype and, for max pooling, the integ
 sampled; NaN/inf/tie inputs, ceil_mode, padding, dilation, channels_last, unbatched inputs),
 run in worker processes: a few minutes on 2 cores.  --per-op 60 runs the quick sweep of the
 test suite (about 1060 cases); --level full runs every 1-d configuration PyTorch accepts and
-1500 random 2-d/3-d combinations per operator (about 21500 cases: hours).
+500 random 2-d/3-d combinations per operator (about 9500 cases: about an hour on 2 cores).
 """
 
 

@@ -206,11 +206,11 @@ def cases(ops=None, level: str = "quick", dtypes=None, per_op: int | None = None
     """The deterministic sweep over ``ops`` (default: all).
 
     ``level="quick"`` samples about ``per_op`` cases per op (default 60); ``"full"`` runs every
-    1-d axis configuration and ``per_op`` (default 1500) random 2-d/3-d combinations of them.
+    1-d axis configuration and ``per_op`` (default 500) random 2-d/3-d combinations of them.
     ``dtypes`` restricts the dtypes (default: float32 mostly, every other dtype sampled).
     """
     ops = OPS if ops is None else tuple(ops)
-    per_op = per_op or (60 if level == "quick" else 1500)
+    per_op = per_op or (60 if level == "quick" else 500)
     for op in ops:
         family, ndim = op[:-2], int(op[-2])
         rng = np.random.default_rng(_stable_seed(op))

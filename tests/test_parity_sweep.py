@@ -1,7 +1,7 @@
 """jaxpool against torch over the built-in sweep: values, indices and input gradients.
 
 The quick sweep runs by default; ``JAXPOOL_FULL=1`` runs every per-axis configuration PyTorch
-accepts (1-d) and 1500 random 2-d/3-d combinations per operator.
+accepts (1-d) and 500 random 2-d/3-d combinations per operator.
 """
 
 import collections
