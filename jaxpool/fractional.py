@@ -145,7 +145,7 @@ def fractional_max_pool(input, kernel_size, output_size=None, output_ratio=None,
         empty = jnp.zeros(out_shape, x.dtype)
         values, indices = empty, empty.astype(index_dtype)
     else:
-        indices = _argmax_indices(x, layout, samples, kernel, out, index_dtype)
+        indices = _argmax_indices(x, layout, spatial, samples, kernel, out, index_dtype)
         values = _gather_plane(x, layout, indices)
     if return_indices:
         return layout.unbatch(values), layout.unbatch(indices)
@@ -221,7 +221,7 @@ def _place(table: jax.Array, layout: _args.Layout, axis: int, ndim: int) -> jax.
     return jnp.moveaxis(table, (0, 1, 2), (0, layout.channel_axis, axis))
 
 
-def _argmax_indices(x, layout: _args.Layout, samples, kernel, out, index_dtype) -> jax.Array:
+def _argmax_indices(x, layout: _args.Layout, spatial, samples, kernel, out, index_dtype) -> jax.Array:
     """Flat in-plane index of every window's PyTorch maximum, one spatial axis at a time.
 
     The windows are boxes, and PyTorch's row-major scan with ``val > max || isnan(val)`` picks
@@ -229,7 +229,6 @@ def _argmax_indices(x, layout: _args.Layout, samples, kernel, out, index_dtype) 
     the same cell (see :mod:`jaxpool._engine`).  Each axis gathers its ``(out, kernel)`` taps at
     the traced window starts and reduces them with the engine's associative form of the rule.
     """
-    spatial = layout.spatial_shape(x)
     strides = layout.plane_strides(spatial)
     columns = sample_axes(layout.n)
     values = lax.stop_gradient(x)
