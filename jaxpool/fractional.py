@@ -277,3 +277,6 @@ def _make(n):
 # PyTorch has no 1-d fractional max pooling; the 1-d binding is not exported.
 _, fractional_max_pool2d, fractional_max_pool3d = _bind.per_dimension(
     _make, fractional_max_pool, "fractional_max_pool")
+for _fn in (fractional_max_pool2d, fractional_max_pool3d):
+    _fn.__doc__ = _fn.__doc__.replace("plus the keyword ``channels_last``",
+                                      "plus the keywords ``key`` and ``channels_last``")
