@@ -145,8 +145,8 @@ def fractional_max_pool(input, kernel_size, output_size=None, output_ratio=None,
         empty = jnp.zeros(out_shape, x.dtype)
         values, indices = empty, empty.astype(index_dtype)
     else:
-        indices = _argmax_indices(x, layout, spatial, samples, kernel, out, index_dtype)
-        values = _gather_plane(x, layout, indices)
+        values, indices = _window_max(x, layout, spatial, samples, kernel, out,
+                                      index_dtype if return_indices else None)
     if return_indices:
         return layout.unbatch(values), layout.unbatch(indices)
     return layout.unbatch(values)
@@ -221,49 +221,39 @@ def _place(table: jax.Array, layout: _args.Layout, axis: int, ndim: int) -> jax.
     return jnp.moveaxis(table, (0, 1, 2), (0, layout.channel_axis, axis))
 
 
-def _argmax_indices(x, layout: _args.Layout, spatial, samples, kernel, out, index_dtype) -> jax.Array:
-    """Flat in-plane index of every window's PyTorch maximum, one spatial axis at a time.
+def _window_max(x, layout: _args.Layout, spatial, samples, kernel, out, index_dtype):
+    """Max of every window and (if ``index_dtype``) its flat in-plane index, axis by axis.
 
     The windows are boxes, and PyTorch's row-major scan with ``val > max || isnan(val)`` picks
     the first maximum, or the last NaN; applying the same rule per axis (innermost first) picks
     the same cell (see :mod:`jaxpool._engine`).  Each axis gathers its ``(out, kernel)`` taps at
-    the traced window starts and reduces them with the engine's associative form of the rule.
+    the traced window starts, finds the winning tap with the engine's associative form of the
+    rule, and selects it with :func:`jaxpool._engine.select_tap`, so the gradient flows back
+    through the gathers to exactly the selected cell (summed where windows overlap, as
+    PyTorch's scatter-add).
     """
     strides = layout.plane_strides(spatial)
     columns = sample_axes(layout.n)
-    values = lax.stop_gradient(x)
-    index = None
+    values, index = x, None
     for d in reversed(range(layout.n)):
         axis = layout.spatial_axes[d]
         starts = interval_starts(samples[:, :, columns[d]], spatial[d], out[d], kernel[d], x.dtype)
         positions = starts[..., None] + jnp.arange(kernel[d], dtype=jnp.int32)  # (N, C, out, k)
         flat = _place(positions.reshape(starts.shape[:2] + (-1,)), layout, axis, x.ndim)
         taps = jnp.take_along_axis(values, flat, axis=axis)  # (..., out * k, ...)
-        tap_index = flat.astype(index_dtype) * strides[axis]
-        if index is not None:
-            tap_index = tap_index + jnp.take_along_axis(index, flat, axis=axis)
-        tap_index = jnp.broadcast_to(tap_index, taps.shape)
         split = taps.shape[:axis] + (out[d], kernel[d]) + taps.shape[axis + 1:]
-        taps, tap_index = taps.reshape(split), tap_index.reshape(split)
+        taps = taps.reshape(split)
         tap_no = lax.broadcasted_iota(jnp.int32, split, axis + 1)
-        values, chosen = lax.reduce(
-            (taps, tap_no), (_engine.lowest(taps.dtype), np.int32(kernel[d])),
+        _, chosen = lax.reduce(
+            (lax.stop_gradient(taps), tap_no), (_engine.lowest(taps.dtype), np.int32(kernel[d])),
             _engine._torch_argmax_combine, (axis + 1,),
         )
-        index = jnp.squeeze(jnp.take_along_axis(tap_index, chosen[(slice(None),) * (axis + 1) + (None,)],
-                                                axis=axis + 1), axis + 1)
-    return index
-
-
-def _gather_plane(x, layout: _args.Layout, index) -> jax.Array:
-    """``x`` at flat in-plane ``index``; its gradient scatters to those cells, as PyTorch."""
-    if layout.channels_last:
-        flat_x = x.reshape(x.shape[0], -1, x.shape[-1])
-        flat_i = index.reshape(index.shape[0], -1, index.shape[-1])
-        return jnp.take_along_axis(flat_x, flat_i, axis=1).reshape(index.shape)
-    flat_x = x.reshape(x.shape[0], x.shape[1], -1)
-    flat_i = index.reshape(index.shape[0], index.shape[1], -1)
-    return jnp.take_along_axis(flat_x, flat_i, axis=2).reshape(index.shape)
+        values = _engine.select_tap(taps, chosen, axis + 1)
+        if index_dtype is not None:  # input position of the chosen tap, then its flat index
+            pos = _place(starts, layout, axis, x.ndim) + chosen
+            index_here = pos.astype(index_dtype) * strides[axis]
+            index = index_here if index is None else index_here + jnp.take_along_axis(index, pos, axis=axis)
+    return values, index
 
 
 def _make(n):
