@@ -228,9 +228,8 @@ def _window_max(x, layout: _args.Layout, spatial, samples, kernel, out, index_dt
     the first maximum, or the last NaN; applying the same rule per axis (innermost first) picks
     the same cell (see :mod:`jaxpool._engine`).  Each axis gathers its ``(out, kernel)`` taps at
     the traced window starts, finds the winning tap with the engine's associative form of the
-    rule, and selects it with :func:`jaxpool._engine.select_tap`, so the gradient flows back
-    through the gathers to exactly the selected cell (summed where windows overlap, as
-    PyTorch's scatter-add).
+    rule, and selects it with a gather, so the gradient flows back through the gathers to exactly
+    the selected cell (summed where windows overlap, as PyTorch's scatter-add).
     """
     strides = layout.plane_strides(spatial)
     columns = sample_axes(layout.n)
@@ -248,7 +247,7 @@ def _window_max(x, layout: _args.Layout, spatial, samples, kernel, out, index_dt
             (lax.stop_gradient(taps), tap_no), (_engine.lowest(taps.dtype), np.int32(kernel[d])),
             _engine._torch_argmax_combine, (axis + 1,),
         )
-        values = _engine.select_tap(taps, chosen, axis + 1)
+        values = jnp.squeeze(jnp.take_along_axis(taps, jnp.expand_dims(chosen, axis + 1), axis=axis + 1), axis + 1)
         if index_dtype is not None:  # input position of the chosen tap, then its flat index
             pos = _place(starts, layout, axis, x.ndim) + chosen
             index_here = pos.astype(index_dtype) * strides[axis]
