@@ -8,11 +8,13 @@ from jaxpool import functional, windows
 from jaxpool.adaptive import adaptive_avg_pool, adaptive_max_pool
 from jaxpool.avg_pool import avg_pool
 from jaxpool.convert import from_torch
+from jaxpool.fractional import fractional_max_pool
 from jaxpool.functional import *  # noqa: F401,F403  (the torch-named operators)
 from jaxpool.functional import __all__ as _functional_names
 from jaxpool.lp_pool import lp_pool
 from jaxpool.max_pool import max_pool
 from jaxpool.max_unpool import max_unpool
+from jaxpool.stochastic import stochastic_pool
 
 __version__ = "0.1.0"
 
@@ -20,5 +22,6 @@ __all__ = [
     "functional", "windows",
     "from_torch",
     "max_pool", "avg_pool", "lp_pool", "max_unpool", "adaptive_avg_pool", "adaptive_max_pool",
+    "fractional_max_pool", "stochastic_pool",
     *_functional_names,
 ]

@@ -24,7 +24,9 @@ from jaxpool.testing import Comparison, compare_with_torch, tolerance
 FIXED = ("max_pool", "avg_pool", "lp_pool", "max_unpool")
 ADAPTIVE = ("adaptive_avg_pool", "adaptive_max_pool")
 FAMILIES = FIXED + ADAPTIVE
-OPS = tuple(f"{family}{n}d" for family in FAMILIES for n in (1, 2, 3))
+# Fractional max pooling (2-d/3-d only): both sides get the same `_random_samples`.
+FRACTIONAL_OPS = ("fractional_max_pool2d", "fractional_max_pool3d")
+OPS = tuple(f"{family}{n}d" for family in FAMILIES for n in (1, 2, 3)) + FRACTIONAL_OPS
 FLOAT_DTYPES = ("float32", "float64", "float16", "bfloat16")
 # (op, dtype) that PyTorch's CPU build does not implement: the reference runs in float32 and is
 # compared at the low-precision dtype's tolerance.
@@ -90,11 +92,11 @@ def make_input(case: Case) -> np.ndarray:
     return x.astype(jnp.dtype(case.dtype))
 
 
-def _call_torch(case: Case):
+def _call_torch(case: Case, extra: dict | None = None):
     import torch.nn.functional as F
 
     fn = getattr(F, case.op)
-    kwargs = dict(case.kwargs)
+    kwargs = dict(case.kwargs, **(extra or {}))
     if (case.op, case.dtype) in TORCH_CPU_MISSING:
         return lambda x: fn(x.float(), *case.args, **kwargs).to(x.dtype)
     if case.family == "max_unpool":
@@ -106,9 +108,9 @@ def _call_torch(case: Case):
     return lambda x: fn(x, *case.args, **kwargs)
 
 
-def _call_jax(case: Case):
+def _call_jax(case: Case, extra: dict | None = None):
     fn = getattr(jaxpool, case.op)
-    kwargs = dict(case.kwargs)
+    kwargs = dict(case.kwargs, **(extra or {}))
     if not case.channels_last:
         if case.family == "max_unpool":
             return lambda values, indices: fn(values, indices, *case.args, **kwargs)
@@ -148,11 +150,38 @@ def _run_case(case: Case) -> Comparison:
         values = values.numpy().astype(x.dtype)
         return compare_with_torch(_call_jax(case), _call_torch(case), values, indices.numpy(),
                                   grad=grad, seed=case.seed)
+    if case.op in FRACTIONAL_OPS:
+        import torch
+
+        samples = fractional_samples(case)
+        wide = samples.astype(np.float32) if case.dtype == "bfloat16" else samples  # exact either way
+        t_samples = torch.from_numpy(wide).to(getattr(torch, case.dtype))
+        return compare_with_torch(_call_jax(case, {"_random_samples": jnp.asarray(samples)}),
+                                  _call_torch(case, {"_random_samples": t_samples}), x,
+                                  grad=grad, seed=case.seed)
     rtol = atol = None
     if (case.op, case.dtype) in TORCH_CPU_MISSING:  # float32 reference: no low-precision rounding
         rtol, atol = (4 * t for t in tolerance(case.dtype))
     return compare_with_torch(_call_jax(case), _call_torch(case), x, grad=grad, seed=case.seed,
                               rtol=rtol, atol=atol)
+
+
+def fractional_samples(case: Case) -> np.ndarray:
+    """``(N', C, ndim)`` samples in ``[0, 1)`` in the case's dtype, sometimes with extra rows.
+
+    A few are exactly 0 or the largest value below 1 of the dtype (the interval rule's ends).
+    """
+    rng = np.random.default_rng(case.seed + 1000)
+    batched = len(case.shape) == case.ndim + 2
+    channels = case.shape[1] if batched else case.shape[0]
+    rows = (case.shape[0] if batched else 1) + int(rng.integers(0, 2))
+    u = rng.random((rows, channels, case.ndim))
+    below_one = float(np.nextafter(np.asarray(1, case.dtype), np.asarray(0, case.dtype)))
+    pick = rng.random(u.shape)
+    u[pick < 0.1] = 0.0
+    u[pick > 0.9] = below_one
+    samples = u.astype(jnp.dtype(case.dtype))
+    return np.minimum(samples, np.asarray(below_one, samples.dtype))  # rounding may reach 1
 
 
 # ----------------------------------------------------------------------------- the sweep
@@ -208,13 +237,20 @@ def cases(ops=None, level: str = "quick", dtypes=None, per_op: int | None = None
     ``level="quick"`` samples about ``per_op`` cases per op (default 60); ``"full"`` runs every
     1-d axis configuration and ``per_op`` (default 500) random 2-d/3-d combinations of them.
     ``dtypes`` restricts the dtypes (default: float32 mostly, every other dtype sampled).
+    Fractional max pooling gets ``per_op`` (default 40 quick, 500 full) random configurations
+    PyTorch accepts, each run with shared ``_random_samples`` (:func:`fractional_samples`).
     """
     ops = OPS if ops is None else tuple(ops)
+    fractional_count = per_op or (40 if level == "quick" else 500)
     per_op = per_op or (60 if level == "quick" else 500)
     for op in ops:
         family, ndim = op[:-2], int(op[-2])
         rng = np.random.default_rng(_stable_seed(op))
         float_dtypes = dtypes or ("float32",) * 5 + FLOAT_DTYPES
+        if op in FRACTIONAL_OPS:
+            for seed in range(fractional_count):
+                yield _fractional_case(op, ndim, rng, float_dtypes, seed)
+            continue
         if family == "max_pool" and dtypes is None:
             float_dtypes = float_dtypes + INT_DTYPES
         if family in ADAPTIVE:
@@ -240,6 +276,29 @@ def _fits(family: str, ndim: int, size, k, s, p, d, ceil) -> bool:
         default = (windows.pooling_output_size(size, k, s, p, 1, False) - 1) * s - 2 * p + k
         return not ceil and default - s < size < default + s
     return True
+
+
+def _fractional_case(op, ndim, rng, dtypes, seed) -> Case:
+    """A random fractional case that PyTorch accepts: ``out + k - 1 <= in`` (2-d) or ``< in`` (3-d)."""
+    strict = ndim == 3
+    kernel, spatial, out = [], [], []
+    for _ in range(ndim):
+        k = int(rng.integers(1, 5))
+        size = int(rng.integers(k + strict, k + strict + 14))
+        kernel.append(k)
+        spatial.append(size)
+        out.append(int(rng.integers(1, size - k + 2 - strict)))
+    kwargs = [("return_indices", bool(rng.random() < 0.7))]
+    if rng.random() < 0.3:  # output_ratio; its int(size * ratio) must fit as well
+        ratio = tuple(float(rng.choice((0.2, 0.25, 0.3, 0.5, 0.7, 0.75))) for _ in range(ndim))
+        if all(int(i * r) + k - 1 < i + (not strict) for i, r, k in zip(spatial, ratio, kernel)):
+            # torch's 2-d functional takes len() of the ratio, so a scalar only in 3-d
+            kwargs.insert(0, ("output_ratio", ratio[0] if ndim == 3 and len(set(ratio)) == 1 else ratio))
+    if len(kwargs) == 1:
+        kwargs.insert(0, ("output_size", out[0] if len(set(out)) == 1 else tuple(out)))
+    k = kernel[0] if len(set(kernel)) == 1 else tuple(kernel)
+    dtype, values, channels_last = _variant(rng, "fractional_max_pool", dtypes)
+    return Case(op, _shape(rng, ndim, tuple(spatial)), (k,), tuple(kwargs), dtype, values, channels_last, seed)
 
 
 def _stable_seed(text: str) -> int:
