@@ -174,9 +174,14 @@ LAYERS: dict[str, LayerSpec] = {s.name: s for s in [
     *_dims(lambda n: spec(f"MaxUnpool{n}d", getattr(F, f"max_unpool{n}d"), [
         _K, ("stride", None), ("padding", 0)],
         call_params=[("indices", REQUIRED), ("output_size", None)])),
-    # Randomized layers are one entry each, e.g. (the op takes ``key`` and ``training``):
-    #   spec("StochasticPool2d", stochastic_pool2d, [_K, ("stride", None), ("padding", 0)],
-    #        random=RandomSpec(training_arg="training"))
+    # Randomized: fractional pooling is random in every mode (as in PyTorch) unless given
+    # ``_random_samples``; stochastic pooling (not in torch.nn) samples only when training.
+    *[spec(f"FractionalMaxPool{n}d", getattr(F, f"fractional_max_pool{n}d"), [
+        _K, ("output_size", None), ("output_ratio", None), ("return_indices", False),
+        ("_random_samples", None)],
+        random=RandomSpec(key_optional_when=("_random_samples",))) for n in (2, 3)],
+    *_dims(lambda n: spec(f"StochasticPool{n}d", getattr(F, f"stochastic_pool{n}d"), [
+        _K, ("stride", None), ("padding", 0)], random=RandomSpec(training_arg="training"))),
 ]}
 
 
