@@ -15,6 +15,18 @@ Reducing axis by axis is exact for PyTorch's rules, not an approximation:
   cell.  That picks the *first* maximum and the *last* NaN in row-major order, and the same
   rule applied per axis picks the same cell (lexicographic order composes).  The gradient is
   routed through ``where`` selections, so it reaches exactly the recorded cell, ties included.
+
+Performance on XLA:CPU (measured, see docs/performance.md):
+
+* axes whose windows tile the input (``kernel == stride``, no padding; adaptive with
+  ``in % out == 0``) are summed by one reshape-reduce over all such axes;
+* the max fold runs on ``stop_gradient(x)`` and its derivative is a custom JVP "tangent at the
+  chosen tap" (:func:`_route`), whose transpose is one masked pad per tap: differentiating
+  the fold itself gives select chains that XLA recomputes per input cell;
+* the tap choice is materialised behind an op XLA does not duplicate (:func:`_materialised`);
+* derivatives take taps with strided slices (:func:`_tap`: progressions, periodic phases,
+  runs), never gathers, so no scatter-add appears in a backward pass; forward folds may
+  gather, which XLA computes once where fused slice pieces would be recomputed per tap.
 """
 
 from __future__ import annotations
@@ -30,6 +42,8 @@ from jaxpool.windows import AxisWindows
 
 # Windows with more taps than this are reduced as a materialised axis, not tap by tap.
 MAX_UNROLLED_TAPS = 16
+# A static take is split into at most this many slices before falling back to a gather.
+MAX_SLICE_PIECES = 48
 
 
 def lowest(dtype) -> np.generic:
@@ -72,22 +86,98 @@ def _padded(x: jax.Array, w: AxisWindows, axis: int) -> tuple[jax.Array, int]:
     return x, lo
 
 
-def _tap(xp: jax.Array, pos: np.ndarray, axis: int) -> jax.Array:
-    """``xp`` at static positions ``pos`` along ``axis``: a strided slice when possible."""
+# ------------------------------------------------------------------------- static takes
+
+
+def _tap(xp: jax.Array, pos: np.ndarray, axis: int, *, pieces: bool = True) -> jax.Array:
+    """``xp`` at static positions ``pos`` along ``axis``, without a gather where possible.
+
+    XLA's CPU gathers, and the scatter-adds that are their gradients, are an order of
+    magnitude slower than slices, so static positions are decomposed into strided slices:
+
+    * an arithmetic progression is one strided slice;
+    * periodic positions, ``pos[i + q] = pos[i] + p`` (adaptive windows with
+      ``in / out = p / q``), are ``q`` strided slices interleaved by a stack and a reshape;
+    * otherwise maximal runs of equally spaced positions are concatenated (a repeated
+      position is a broadcast).
+
+    The form with fewer pieces is used; positions that need more than ``MAX_SLICE_PIECES``
+    pieces are gathered.  All forms are linear and transpose to pads, never to a scatter.
+
+    ``pieces=False`` gathers whatever is not one slice.  The forward folds use it: XLA fuses
+    slice pieces into every consumer and, across two axes, recomputes them per tap, while a
+    gather is computed once; folds are never differentiated (see :func:`_route`), so the
+    slow scatter-add that would be a gather's gradient never appears.
+    """
     step = _is_progression(pos)
     if step is not None:
         return lax.slice_in_dim(xp, int(pos[0]), int(pos[-1]) + 1, step, axis)
+    if not pieces:
+        return jnp.take(xp, jnp.asarray(pos), axis=axis, mode="clip")
+    phases, runs = _phases(pos), _runs(pos)
+    if phases is not None and phases <= min(len(runs), MAX_SLICE_PIECES):
+        parts = [_tap(xp, pos[r::phases], axis) for r in range(phases)]
+        stacked = jnp.stack(parts, axis=axis + 1)  # (..., n / q, q, ...): phase r in column r
+        return stacked.reshape(stacked.shape[:axis] + (pos.shape[0],) + stacked.shape[axis + 2 :])
+    if len(runs) <= MAX_SLICE_PIECES:
+        return _take_runs(xp, runs, axis)
     return jnp.take(xp, jnp.asarray(pos), axis=axis, mode="clip")
 
 
-def _windowed(xp: jax.Array, positions: np.ndarray, axis: int) -> jax.Array:
-    """``xp`` gathered into an ``(out, taps)`` pair of axes at ``axis``, ``axis + 1``."""
+def _phases(pos: np.ndarray) -> int | None:
+    """Smallest ``q`` (a divisor of the length) whose ``q`` phases are all progressions."""
+    n = pos.shape[0]
+    for q in range(2, min(n // 2, MAX_SLICE_PIECES) + 1):
+        if n % q == 0 and all(_is_progression(pos[r::q]) is not None for r in range(q)):
+            return q
+    return None
+
+
+def _runs(pos: np.ndarray) -> list[tuple[int, int, int]]:
+    """Greedy split of ``pos`` into ``(first, count, step)`` runs with a constant step >= 0."""
+    runs, i, n = [], 0, pos.shape[0]
+    while i < n:
+        step = int(pos[i + 1] - pos[i]) if i + 1 < n else 1
+        if step < 0:
+            step = 1
+            j = i
+        else:
+            j = i + 1 if i + 1 < n else i
+            while j + 1 < n and pos[j + 1] - pos[j] == step:
+                j += 1
+        runs.append((int(pos[i]), j - i + 1, step))
+        i = j + 1
+    return runs
+
+
+def _take_runs(xp, runs, axis):
+    parts = []
+    for first, count, step in runs:
+        if step == 0:
+            part = lax.slice_in_dim(xp, first, first + 1, 1, axis)
+            shape = list(part.shape)
+            shape[axis] = count
+            parts.append(jnp.broadcast_to(part, shape))
+        else:
+            parts.append(lax.slice_in_dim(xp, first, first + (count - 1) * step + 1, step, axis))
+    return parts[0] if len(parts) == 1 else jnp.concatenate(parts, axis=axis)
+
+
+def _tiling(w: AxisWindows) -> tuple[int, int] | None:
+    """``(first, stop)`` when the windows are contiguous, disjoint and inside the input.
+
+    The windows of such an axis (``kernel == stride``, no padding; adaptive ``in % out == 0``)
+    are a reshape of ``x[first:stop]`` into ``(out, taps)``: no slicing per tap at all.
+    """
+    if w.output_size == 0 or not w.valid.all() or _is_progression(w.positions.reshape(-1)) != 1:
+        return None
+    return int(w.positions[0, 0]), int(w.positions[-1, -1]) + 1
+
+
+def _windowed(xp: jax.Array, positions: np.ndarray, axis: int, *, pieces: bool = True) -> jax.Array:
+    """``xp`` taken into an ``(out, taps)`` pair of axes at ``axis``, ``axis + 1``."""
     out, taps = positions.shape
-    step = _is_progression(positions.reshape(-1))
-    if step == 1:  # contiguous, non-overlapping windows: a reshape
-        x = lax.slice_in_dim(xp, int(positions[0, 0]), int(positions[-1, -1]) + 1, 1, axis)
-    else:
-        x = jnp.take(xp, jnp.asarray(positions.reshape(-1)), axis=axis, mode="clip")
+    x = _tap(xp, positions.reshape(-1), axis, pieces=pieces)  # contiguous disjoint windows: one plain slice
     return x.reshape(x.shape[:axis] + (out, taps) + x.shape[axis + 1 :])
 
 
@@ -95,20 +185,62 @@ def _windowed(xp: jax.Array, positions: np.ndarray, axis: int) -> jax.Array:
 
 
 def window_sum(x: jax.Array, tables: dict[int, AxisWindows]) -> jax.Array:
-    """Sum of the in-bounds cells of every window (padding counts as zero)."""
+    """Sum of the in-bounds cells of every window (padding counts as zero).
+
+    Axes whose windows tile the input are summed together by one reshape-reduce; the other
+    axes tap by tap, one axis at a time.
+    """
+    tiled = {a: t for a, w in tables.items() if (t := _tiling(w)) is not None}
+    if tiled:
+        x = _sum_tiled(x, tables, tiled)
     for axis, w in sorted(tables.items(), reverse=True):
-        x = _sum_axis(x, w, axis)
+        if axis not in tiled:
+            x = _sum_axis(x, w, axis)
     return x
 
 
+
+
+def _sum_tiled(x, tables, tiled):
+    shape, reduced = [], []
+    for axis in range(x.ndim):
+        if axis in tiled:
+            x = lax.slice_in_dim(x, *tiled[axis], 1, axis)
+            shape += [tables[axis].output_size, tables[axis].max_length]
+            reduced.append(len(shape) - 1)
+        else:
+            shape.append(x.shape[axis])
+    return jnp.sum(x.reshape(shape), axis=tuple(reduced), dtype=x.dtype)
+
+
 def _sum_axis(x: jax.Array, w: AxisWindows, axis: int) -> jax.Array:
+    """Window sums of one axis: gathered taps forward, slice-built taps for derivatives.
+
+    The sum is linear, so its tangent is the same sum of the tangent; computing that one
+    from slices makes the gradient a sum of pads instead of a gather's scatter-add.
+    """
+    if all(_is_progression(w.positions[:, j]) is not None for j in range(w.max_length)):
+        return _sum_taps(x, w, axis, pieces=True)
+
+    @jax.custom_jvp
+    def window_sums(x):
+        return _sum_taps(x, w, axis, pieces=False)
+
+    @window_sums.defjvp
+    def window_sums_jvp(primals, tangents):
+        return _sum_taps(primals[0], w, axis, pieces=False), _sum_taps(tangents[0], w, axis, pieces=True)
+
+    return window_sums(x)
+
+
+def _sum_taps(x, w: AxisWindows, axis: int, pieces: bool):
     xp, lo = _padded(x, w, axis)
     if w.max_length > MAX_UNROLLED_TAPS:
-        xw = _windowed(xp, w.positions + lo, axis)
+        xw = _windowed(xp, w.positions + lo, axis, pieces=pieces)
         return jnp.sum(jnp.where(_window_table(w.valid, axis, x.ndim), xw, 0), axis=axis + 1)
     total = None
     for j in range(w.max_length):
-        tap = _tap(xp, w.positions[:, j] + lo, axis)
+        tap = _tap(xp, w.positions[:, j] + lo, axis, pieces=pieces)
         if not w.valid[:, j].all():  # padding reads zero already; this masks ragged windows
             tap = jnp.where(along(w.valid[:, j], axis, x.ndim), tap, 0)
         total = tap if total is None else total + tap
@@ -131,15 +263,51 @@ def window_max(
     order, last NaN if any.  Every window must hold at least one in-bounds cell; the first one
     is always taken, so a window of ``-inf`` (or of the lowest integer) reports, and passes its
     gradient to, its first in-bounds cell, as PyTorch does.
+
+    The fold runs on ``stop_gradient(x)``; the derivative is attached by :func:`_route` as
+    "the tangent at the chosen tap", which transposes to one masked pad per tap (a masked
+    reshape for tiled windows): no scatter, no select chain.  (A ``lax.reduce_window`` or
+    ``jnp.max`` forward is not used: XLA:CPU's vectorised max can drop a NaN.)
     """
     index = None
-    for axis, w in sorted(tables.items(), reverse=True):
+    for n, (axis, w) in enumerate(sorted(tables.items(), reverse=True)):
+        if n and index is not None:
+            index = _kept(index)  # and the values, inside _max_axis (not their gradient path)
         stride = None if plane_strides is None else plane_strides[axis]
         if w.max_length > MAX_UNROLLED_TAPS:
             x, index = _max_axis_windowed(x, index, w, axis, stride, index_dtype)
         else:
-            x, index = _max_axis(x, index, w, axis, stride, index_dtype)
+            x, index = _max_axis(x, index, w, axis, stride, index_dtype, keep=bool(n and index is not None))
     return x, index
+
+
+def _materialised(chosen, w: AxisWindows):
+    """``chosen`` itself, behind an op XLA will not duplicate into its consumers.
+
+    XLA fuses a cheap producer into every consumer that reads it, so a gradient loop that reads
+    a window's choice once per input cell would redo the whole tap fold per cell.  An integer
+    remainder (the identity here: ``0 <= chosen < taps``) counts as expensive, which keeps the
+    fold in its own loop that writes the choices once.
+    """
+    divisor = w.max_length + 1
+    while divisor & (divisor - 1) == 0:  # XLA rewrites a power-of-two remainder as a cheap `and`
+        divisor += 1
+    return lax.rem(chosen.astype(np.int32), np.int32(divisor))
+
+
+def _kept(a):
+    """``a`` itself, computed once: split into 16-bit halves behind an integer remainder.
+
+    Like :func:`_materialised`: the next axis gathers its taps from this axis' result, and
+    XLA would otherwise fuse (and redo) this axis' whole fold inside each of those gathers.
+    """
+    if np.dtype(a.dtype).itemsize != 4:  # 32-bit values and indices (the common case) only
+        return a
+    u = lax.bitcast_convert_type(a, np.uint32)
+    hi = lax.rem(lax.shift_right_logical(u, np.uint32(16)), np.uint32(65537))
+    lo = lax.rem(u & np.uint32(0xFFFF), np.uint32(65537))
+    return lax.bitcast_convert_type(lax.shift_left(hi, np.uint32(16)) | lo, a.dtype)
+
 
 
 def _first_valid_tap(w: AxisWindows) -> np.ndarray:
@@ -147,23 +315,24 @@ def _first_valid_tap(w: AxisWindows) -> np.ndarray:
     return np.argmax(w.valid, axis=1)
 
 
-def _max_axis(x, index, w, axis, stride, index_dtype):
+def _max_axis(x, index, w, axis, stride, index_dtype, keep=False):
     """Fold the taps of one axis with PyTorch's ``val > best || isnan(val)`` rule."""
-    xp, lo = _padded(x, w, axis)
+    xs = lax.stop_gradient(x)
+    xp, lo = _padded(_kept(xs) if keep else xs, w, axis)
     ip = None if index is None else _padded(index, w, axis)[0]
     first = _first_valid_tap(w)
     floating = jnp.issubdtype(x.dtype, jnp.floating)
-    best = best_index = None
+    best = best_index = chosen = None
     for j in range(w.max_length):
         pos = w.positions[:, j]
-        tap = _tap(xp, pos + lo, axis)
+        tap = _tap(xp, pos + lo, axis, pieces=False)
         tap_index = None
         if stride is not None:
             tap_index = jnp.asarray(along(pos * stride, axis, x.ndim), index_dtype)
             if ip is not None:
-                tap_index = tap_index + _tap(ip, pos + lo, axis)
+                tap_index = tap_index + _tap(ip, pos + lo, axis, pieces=False)
         if best is None:  # tap 0 is each window's first valid tap, or replaced below
-            best, best_index = tap, tap_index
+            best, best_index, chosen = tap, tap_index, jnp.zeros(tap.shape, np.int32)
             continue
         take = tap > best
         if floating:
@@ -173,36 +342,77 @@ def _max_axis(x, index, w, axis, stride, index_dtype):
         if (first == j).any():
             take = take | along(first == j, axis, x.ndim)
         best = jnp.where(take, tap, best)
+        chosen = jnp.where(take, np.int32(j), chosen)
         if tap_index is not None:
             best_index = jnp.where(take, jnp.broadcast_to(tap_index, best.shape), best_index)
     if best_index is not None:
         best_index = jnp.broadcast_to(best_index, best.shape)
+    if floating:
+        best = _route(x, best, _materialised(chosen, w), w, axis, windowed=False)
     return best, best_index
 
 
 def _max_axis_windowed(x, index, w, axis, stride, index_dtype):
-    """Long windows: gather them into an extra axis, pick the tap with a variadic reduce."""
-    xp, lo = _padded(x, w, axis)
+    """Long windows: take them into an extra axis, pick the tap with a variadic reduce."""
+    xp, lo = _padded(lax.stop_gradient(x), w, axis)
     positions = w.positions + lo
-    xw = _windowed(xp, positions, axis)
+    xw = _windowed(xp, positions, axis, pieces=False)
     taps = w.max_length
     tap_no = lax.broadcasted_iota(jnp.int32, xw.shape, axis + 1)
     valid = _window_table(w.valid, axis, x.ndim)
-    # Invalid taps lose every comparison: lowest value and a tap number past the end.
-    values = jnp.where(valid, lax.stop_gradient(xw), lowest(xw.dtype))
+    # Invalid taps lose every comparison: lowest value and a tap number past the end.  A
+    # valid window always picks a valid tap, so the reduced value is the chosen cell's.
+    values = jnp.where(valid, xw, lowest(xw.dtype))
     tap_no = jnp.where(valid, tap_no, taps)
-    _, chosen = lax.reduce(
+    best, chosen = lax.reduce(
         (values, tap_no), (lowest(xw.dtype), np.int32(taps)), _torch_argmax_combine, (axis + 1,)
     )
-    best = select_tap(xw, chosen, axis + 1)
+    if jnp.issubdtype(x.dtype, jnp.floating):
+        best = _route(x, best, chosen, w, axis, windowed=True)
     if stride is None:
         return best, None
     tap_index = jnp.asarray(_window_table(w.positions * stride, axis, x.ndim), index_dtype)
     if index is not None:
-        tap_index = tap_index + _windowed(_padded(index, w, axis)[0], positions, axis)
-    tap_index = jnp.broadcast_to(tap_index, xw.shape)
-    picked = jnp.take_along_axis(tap_index, jnp.expand_dims(chosen, axis + 1), axis + 1)
-    return best, jnp.squeeze(picked, axis + 1)
+        tap_index = tap_index + _windowed(_padded(index, w, axis)[0], positions, axis, pieces=False)
+    hit = lax.broadcasted_iota(jnp.int32, xw.shape, axis + 1) == jnp.expand_dims(chosen, axis + 1)
+    picked = jnp.sum(jnp.where(hit, tap_index, 0), axis=axis + 1, dtype=index_dtype)
+    return best, picked
+
+
+def _route(x, best, chosen, w: AxisWindows, axis: int, windowed: bool):
+    """``best`` (computed from ``stop_gradient(x)``) with the derivative of a max over ``x``.
+
+    The tangent of a window max is the tangent of the chosen tap.  Written as a custom JVP,
+    reverse mode transposes it to ``where(chosen == j, g, 0)`` placed by a pad per tap, so the
+    gradient reaches exactly the recorded cell (ties and NaN included) at the cost of the
+    forward pass, and forward mode works too.
+    """
+
+    @jax.custom_jvp
+    def routed(x, best, chosen):
+        return best
+
+    @routed.defjvp
+    def routed_jvp(primals, tangents):
+        _, best, chosen = primals
+        return best, _chosen_taps(tangents[0], chosen, w, axis, windowed)
+
+    return routed(x, best, chosen)
+
+
+def _chosen_taps(x, chosen, w: AxisWindows, axis: int, windowed: bool):
+    """Linear in ``x``: every window's value of ``x`` at its ``chosen`` tap."""
+    if windowed or _tiling(w) is not None:
+        xp, lo = _padded(x, w, axis)
+        xw = _windowed(xp, w.positions + lo, axis)
+        hit = lax.broadcasted_iota(chosen.dtype, xw.shape, axis + 1) == jnp.expand_dims(chosen, axis + 1)
+        return jnp.sum(jnp.where(hit, xw, jnp.zeros((), x.dtype)), axis=axis + 1, dtype=x.dtype)
+    xp, lo = _padded(x, w, axis)
+    total = None
+    for j in range(w.max_length):
+        tap = jnp.where(chosen == j, _tap(xp, w.positions[:, j] + lo, axis), jnp.zeros((), x.dtype))
+        total = tap if total is None else total + tap
+    return total
 
 
 def _torch_argmax_combine(a, b):

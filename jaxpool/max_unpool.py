@@ -8,6 +8,7 @@ import math
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax import lax
 
 from jaxpool import _args, _bind
 
@@ -81,15 +82,66 @@ def max_unpool(input, indices, kernel_size, stride=None, padding=0, output_size=
     x, idx = layout.batch(input), layout.batch(indices)
     if channels_last:  # scatter per (N, C) plane, channels-first internally
         x, idx = jnp.moveaxis(x, -1, 1), jnp.moveaxis(idx, -1, 1)
-    batch, channels = x.shape[:2]
-    cells = math.prod(x.shape[2:])
-    x = x.reshape(batch * channels, cells)
-    idx = idx.reshape(batch * channels, cells)
-    idx = jnp.where((idx < 0) | (idx >= plane), plane, idx)  # out of range: dropped, never wrapped
-    out = _scatter_planes(x, idx, plane).reshape((batch, channels) + out_spatial)
+    if kernel == stride and not any(padding):
+        out = _unpool_tiled(x, idx, kernel, out_spatial)
+    else:
+        out = _unpool_scatter(x, idx, out_spatial)
     if channels_last:
         out = jnp.moveaxis(out, 1, -1)
     return layout.unbatch(out)
+
+
+def _unpool_scatter(x, idx, out_spatial):
+    """The general case: scatter every plane's values to its indices."""
+    batch, channels = x.shape[:2]
+    cells = math.prod(x.shape[2:])
+    plane = math.prod(out_spatial)
+    x = x.reshape(batch * channels, cells)
+    idx = idx.reshape(batch * channels, cells)
+    idx = jnp.where((idx < 0) | (idx >= plane), plane, idx)  # out of range: dropped, never wrapped
+    return _scatter_planes(x, idx, plane).reshape((batch, channels) + out_spatial)
+
+
+def _unpool_tiled(x, idx, kernel, out_spatial):
+    """``kernel == stride``, no padding (SegNet): disjoint blocks, no scatter when possible.
+
+    Input cell ``i`` of a plane owns the output block ``i * kernel + [0, kernel)``.  When every
+    index lies in its cell's block (always so for indices from ``max_pool`` with the same
+    kernel), the output is ``where(index == position, value, 0)`` over each block, a reshape
+    and a crop or zero pad: elementwise, and so is its gradient.  The blocks are disjoint, so
+    no two inputs can meet.  Indices are data, so whether they all lie in their blocks is
+    checked at run time and any other index set takes the general scatter (``lax.cond``; under
+    ``vmap`` both run and the right one is selected): the result is exact for every index.
+    """
+    n = len(kernel)
+    spatial = x.shape[2:]
+    out_strides = np.cumprod((1,) + tuple(out_spatial[::-1]))[:-1][::-1]
+    # Flat output position of tap (a_1..a_n) of cell (i_1..i_n), -1 past the output's end.
+    pos = np.zeros([d for s, k in zip(spatial, kernel) for d in (s, k)], np.int64)
+    inside = np.ones(pos.shape, bool)
+    for d, (s, k, size, stride) in enumerate(zip(spatial, kernel, out_spatial, out_strides)):
+        coord = (np.arange(s)[:, None] * k + np.arange(k)[None, :])
+        shape = [1] * (2 * n)
+        shape[2 * d], shape[2 * d + 1] = s, k
+        pos = pos + (coord * int(stride)).reshape(shape)
+        inside = inside & (coord < size).reshape(shape)
+    pos = np.where(inside, pos, -1).astype(np.dtype(idx.dtype))
+    # Where each index lands, as a block coordinate per axis: must equal its own cell.
+    in_block = (idx >= 0) & (idx < math.prod(out_spatial))
+    for d, (k, size, stride) in enumerate(zip(kernel, out_spatial, out_strides)):
+        coord = (idx // int(stride)) % size
+        cell = np.arange(spatial[d]).reshape([1, 1] + [spatial[d] if e == d else 1 for e in range(n)])
+        in_block = in_block & (coord // k == cell)
+
+    def blocks(x, idx):
+        expand = [slice(None), slice(None)] + [a for _ in range(n) for a in (slice(None), None)]
+        hit = idx[tuple(expand)] == pos
+        dense = jnp.where(hit, x[tuple(expand)], jnp.zeros((), x.dtype))
+        dense = dense.reshape(x.shape[:2] + tuple(s * k for s, k in zip(spatial, kernel)))
+        config = [(0, 0, 0)] * 2 + [(0, o - s * k, 0) for s, k, o in zip(spatial, kernel, out_spatial)]
+        return lax.pad(dense, jnp.zeros((), x.dtype), config)  # negative high padding crops
+
+    return lax.cond(jnp.all(in_block), blocks, lambda x, idx: _unpool_scatter(x, idx, out_spatial), x, idx)
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(2,))

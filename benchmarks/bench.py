@@ -1,0 +1,455 @@
+"""jaxpool against PyTorch, side by side, in one process on the same data.
+
+For every workload of issue 6 this measures, interleaving the contenders so that machine noise
+hits them alike:
+
+* the median time of jaxpool under ``jax.jit`` (warmed up, ``block_until_ready``) and of the
+  same ``torch.nn.functional`` call in eager mode, forward (torch under ``no_grad``) and
+  forward+backward (``jax.vjp`` / ``.backward`` with a ones cotangent; both return the forward
+  output and the input gradient, so neither side can drop work);
+* the ratio jaxpool / torch (below 1 means jaxpool is faster);
+* the achieved fraction of the memory roofline of the forward pass: the bytes it must move
+  (input read once, every output written once) divided by the bandwidth of a jitted elementwise
+  copy of the same input (``2 * input bytes / copy time``), over the measured time;
+* the JAX peers where one exists: ``flax.linen.max_pool``/``avg_pool`` (on the channels-last
+  copy of the input, their layout), including adaptive cases whose windows are exactly a fixed
+  pool (``jaxpool.windows.equivalent_fixed``).  Keras 3 (``keras.ops.adaptive_*_pool``) is not
+  installed here, so it is not timed.
+
+Threads: XLA's CPU client uses one intra-op thread per core it may run on; torch is set to the
+same count with ``torch.set_num_threads`` (``--threads`` overrides torch's count only).
+
+Run ``python3 benchmarks/bench.py`` (all workloads, CPU); ``--quick`` is a seconds-long smoke
+run on small shapes; ``--only NAME...`` picks workloads (substring match); ``--json``/``--csv``
+write the table; ``--plot`` draws the ratios (needs matplotlib); ``--device gpu`` runs jax on
+the GPU against torch CUDA.  :func:`main` is the entry point of ``jaxpool bench``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import dataclasses
+import json
+import math
+import os
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+if __package__ in (None, ""):  # run as a script: import this checkout's jaxpool
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+@dataclasses.dataclass(frozen=True)
+class Workload:
+    """One benchmark case.
+
+    ``jax_fn``/``torch_fn`` take the NCHW input and return the output, or a tuple whose first
+    element is the differentiable output.  ``peer`` is ``(name, fn)`` for a JAX peer taking the
+    channels-last input, or None.  ``setup`` makes extra constant arguments (shared random
+    samples) from a numpy generator; they are passed after the input to both sides.
+    """
+
+    name: str
+    shape: tuple[int, ...]
+    quick_shape: tuple[int, ...]
+    jax_fn: Callable
+    torch_fn: Callable
+    peer: tuple[str, Callable] | None = None
+    extra: Callable | None = None  # (rng, shape) -> tuple of numpy arrays passed to both sides
+    requires: str | None = None  # jaxpool attribute that must exist
+
+
+def _flax_pool(kind: str, window, strides, padding="VALID", **kw):
+    def fn(x):
+        from flax import linen as nn
+
+        pool = nn.max_pool if kind == "max" else nn.avg_pool
+        return pool(x, window, strides=strides, padding=padding, **kw)
+    return fn
+
+
+def workloads() -> list[Workload]:
+    import jaxpool
+    import torch.nn.functional as F
+
+    def frac_jax(x, samples):
+        return jaxpool.fractional_max_pool2d(x, 3, output_ratio=0.5, _random_samples=samples)
+
+    def frac_torch(x, samples):
+        return F.fractional_max_pool2d(x, 3, output_ratio=0.5, _random_samples=samples)
+
+    def frac_samples(rng, shape):
+        return (rng.random((shape[0], shape[1], 2)).astype(np.float32),)
+
+    return [
+        Workload("max_pool2d_k3s2p1_resnet", (16, 64, 112, 112), (2, 8, 32, 32),
+                 lambda x: jaxpool.max_pool2d(x, 3, 2, 1), lambda x: F.max_pool2d(x, 3, 2, 1),
+                 ("flax.max_pool", _flax_pool("max", (3, 3), (2, 2), ((1, 1), (1, 1))))),
+        Workload("max_pool2d_k2s2_indices_unpool_segnet", (16, 64, 64, 64), (2, 8, 16, 16),
+                 lambda x: jaxpool.max_unpool2d(*jaxpool.max_pool2d(x, 2, 2, return_indices=True), 2, 2),
+                 lambda x: F.max_unpool2d(*F.max_pool2d(x, 2, 2, return_indices=True), 2, 2)),
+        Workload("max_pool2d_k3s2d2_ceil", (16, 64, 57, 57), (2, 8, 17, 17),
+                 lambda x: jaxpool.max_pool2d(x, 3, 2, 0, 2, True),
+                 lambda x: F.max_pool2d(x, 3, 2, 0, 2, True)),
+        Workload("avg_pool2d_k3s1p1_nopad", (16, 192, 28, 28), (2, 8, 14, 14),
+                 lambda x: jaxpool.avg_pool2d(x, 3, 1, 1, count_include_pad=False),
+                 lambda x: F.avg_pool2d(x, 3, 1, 1, count_include_pad=False),
+                 ("flax.avg_pool", _flax_pool("avg", (3, 3), (1, 1), ((1, 1), (1, 1)),
+                                              count_include_pad=False))),
+        Workload("lp_pool2d_p2_k3s2", (16, 64, 56, 56), (2, 8, 16, 16),
+                 lambda x: jaxpool.lp_pool2d(x, 2, 3, 2), lambda x: F.lp_pool2d(x, 2, 3, 2)),
+        Workload("adaptive_avg_pool2d_14to7", (32, 512, 14, 14), (2, 8, 14, 14),
+                 lambda x: jaxpool.adaptive_avg_pool2d(x, 7), lambda x: F.adaptive_avg_pool2d(x, 7),
+                 ("flax.avg_pool (k2 s2, same windows)", _flax_pool("avg", (2, 2), (2, 2)))),
+        Workload("adaptive_avg_pool2d_33to7", (32, 256, 33, 33), (2, 8, 33, 33),
+                 lambda x: jaxpool.adaptive_avg_pool2d(x, 7), lambda x: F.adaptive_avg_pool2d(x, 7)),
+        Workload("adaptive_avg_pool2d_global", (64, 2048, 7, 7), (2, 16, 7, 7),
+                 lambda x: jaxpool.adaptive_avg_pool2d(x, 1), lambda x: F.adaptive_avg_pool2d(x, 1),
+                 ("flax.avg_pool (k7, same window)", _flax_pool("avg", (7, 7), (7, 7)))),
+        Workload("adaptive_avg_pool2d_10x9to80x60", (8, 64, 10, 9), (2, 8, 10, 9),
+                 lambda x: jaxpool.adaptive_avg_pool2d(x, (80, 60)),
+                 lambda x: F.adaptive_avg_pool2d(x, (80, 60))),
+        Workload("adaptive_max_pool2d_33to5", (32, 256, 33, 33), (2, 8, 33, 33),
+                 lambda x: jaxpool.adaptive_max_pool2d(x, 5), lambda x: F.adaptive_max_pool2d(x, 5)),
+        Workload("adaptive_max_pool2d_33to5_indices", (32, 256, 33, 33), (2, 8, 33, 33),
+                 lambda x: jaxpool.adaptive_max_pool2d(x, 5, True),
+                 lambda x: F.adaptive_max_pool2d(x, 5, True)),
+        Workload("adaptive_max_pool1d_1000to100", (64, 256, 1000), (2, 8, 1000),
+                 lambda x: jaxpool.adaptive_max_pool1d(x, 100), lambda x: F.adaptive_max_pool1d(x, 100),
+                 ("flax.max_pool (k10 s10, same windows)", _flax_pool("max", (10,), (10,)))),
+        Workload("max_pool3d_k2s2", (4, 32, 32, 64, 64), (1, 4, 8, 16, 16),
+                 lambda x: jaxpool.max_pool3d(x, 2, 2), lambda x: F.max_pool3d(x, 2, 2),
+                 ("flax.max_pool", _flax_pool("max", (2, 2, 2), (2, 2, 2)))),
+        Workload("adaptive_avg_pool3d_17to4", (4, 64, 17, 17, 17), (1, 4, 17, 17, 17),
+                 lambda x: jaxpool.adaptive_avg_pool3d(x, 4), lambda x: F.adaptive_avg_pool3d(x, 4)),
+        Workload("fractional_max_pool2d_k3_r0.5", (8, 64, 64, 64), (2, 4, 16, 16),
+                 frac_jax, frac_torch, extra=frac_samples, requires="fractional_max_pool2d"),
+    ]
+
+
+# ------------------------------------------------------------------------------------ timing
+
+
+def _calibrate(fn, target: float) -> int:
+    """Calls per sample so that one sample takes about ``target`` seconds."""
+    fn()
+    t0 = time.perf_counter()
+    fn()
+    dt = max(time.perf_counter() - t0, 1e-7)
+    return max(1, min(1000, int(target / dt)))
+
+
+def _interleaved(fns: dict[str, Callable], repeats: int, target: float) -> dict[str, float]:
+    """Median seconds per call of each function, sampled round-robin so noise hits all alike."""
+    loops = {k: _calibrate(f, target) for k, f in fns.items()}
+    samples: dict[str, list[float]] = {k: [] for k in fns}
+    for _ in range(repeats):
+        for k, f in fns.items():
+            n = loops[k]
+            t0 = time.perf_counter()
+            for _ in range(n):
+                f()
+            samples[k].append((time.perf_counter() - t0) / n)
+    return {k: statistics.median(v) for k, v in samples.items()}
+
+
+def _first(out):
+    return out[0] if isinstance(out, (tuple, list)) else out
+
+
+def _nbytes(tree) -> int:
+    import jax
+
+    return sum(int(np.prod(a.shape)) * a.dtype.itemsize for a in jax.tree.leaves(tree))
+
+
+def _jax_callables(fn, x, extra, device):
+    import jax
+    import jax.numpy as jnp
+
+    fwd = jax.jit(lambda x, *e: fn(x, *e))
+
+    def value_and_grad(x, *e):
+        def diff(x):
+            out = fn(x, *e)
+            return _first(out), out
+
+        out, vjp, full = jax.vjp(diff, x, has_aux=True)
+        (grad,) = vjp(jnp.ones_like(out))
+        return full, grad
+
+    bwd = jax.jit(value_and_grad)
+    return (lambda: jax.block_until_ready(fwd(x, *extra)),
+            lambda: jax.block_until_ready(bwd(x, *extra)))
+
+
+def _torch_callables(fn, x_np, extra_np, device):
+    import torch
+
+    dev = "cuda" if device == "gpu" else "cpu"
+    x = torch.from_numpy(x_np).to(dev)
+    extra = tuple(torch.from_numpy(e).to(dev) for e in extra_np)
+    sync = torch.cuda.synchronize if dev == "cuda" else (lambda: None)
+    xg = x.clone().requires_grad_(True)
+
+    def fwd():
+        with torch.no_grad():
+            fn(x, *extra)
+        sync()
+
+    def bwd():
+        xg.grad = None
+        out = _first(fn(xg, *extra))
+        out.backward(torch.ones_like(out))
+        sync()
+
+    return fwd, bwd
+
+
+def run_workload(w: Workload, *, quick: bool, device: str, repeats: int, target: float, seed: int = 0):
+    """Measure one workload; returns a result row (dict)."""
+    import jax
+    import jax.numpy as jnp
+    import jaxpool
+
+    shape = w.quick_shape if quick else w.shape
+    row = {"workload": w.name, "shape": list(shape), "dtype": "float32"}
+    if w.requires and not hasattr(jaxpool, w.requires):
+        row["status"] = f"not available (jaxpool.{w.requires} does not exist in this checkout)"
+        return row
+    rng = np.random.default_rng(seed)
+    x_np = rng.standard_normal(shape).astype(np.float32)
+    extra_np = w.extra(rng, shape) if w.extra else ()
+    jdev = jax.devices("gpu" if device == "gpu" else "cpu")[0]
+    x = jax.device_put(jnp.asarray(x_np), jdev)
+    extra = tuple(jax.device_put(jnp.asarray(e), jdev) for e in extra_np)
+
+    out = jax.jit(lambda x, *e: w.jax_fn(x, *e))(x, *extra)
+    moved = _nbytes(x) + _nbytes(out)
+    row["bytes_moved"] = moved
+    copy = jax.jit(lambda x: x + 1)
+    fns_fwd = {}
+    fns_bwd = {}
+    fns_fwd["jaxpool"], fns_bwd["jaxpool"] = _jax_callables(w.jax_fn, x, extra, device)
+    fns_fwd["torch"], fns_bwd["torch"] = _torch_callables(w.torch_fn, x_np, extra_np, device)
+    fns_fwd["copy"] = lambda: copy(x).block_until_ready()
+    if w.peer is not None:
+        x_last = jax.device_put(jnp.moveaxis(x, 1, -1), jdev)
+        fns_fwd["peer"], fns_bwd["peer"] = _jax_callables(w.peer[1], x_last, (), device)
+        row["peer"] = w.peer[0]
+    fwd = _interleaved(fns_fwd, repeats, target)
+    bwd = _interleaved(fns_bwd, repeats, target)
+    bandwidth = 2 * _nbytes(x) / fwd["copy"]
+    row.update(
+        status="ok",
+        jaxpool_fwd_ms=fwd["jaxpool"] * 1e3,
+        torch_fwd_ms=fwd["torch"] * 1e3,
+        ratio_fwd=fwd["jaxpool"] / fwd["torch"],
+        jaxpool_fwdbwd_ms=bwd["jaxpool"] * 1e3,
+        torch_fwdbwd_ms=bwd["torch"] * 1e3,
+        ratio_fwdbwd=bwd["jaxpool"] / bwd["torch"],
+        copy_ms=fwd["copy"] * 1e3,
+        copy_GBps=bandwidth / 1e9,
+        roofline_fwd=moved / bandwidth / fwd["jaxpool"],
+        torch_roofline_fwd=moved / bandwidth / fwd["torch"],
+    )
+    if w.peer is not None:
+        row.update(peer_fwd_ms=fwd["peer"] * 1e3, peer_fwdbwd_ms=bwd["peer"] * 1e3)
+    return row
+
+
+# ------------------------------------------------------------------------------------ output
+
+COLUMNS = [
+    ("workload", "workload", "{}"),
+    ("jaxpool_fwd_ms", "jax fwd ms", "{:.3f}"),
+    ("torch_fwd_ms", "torch fwd ms", "{:.3f}"),
+    ("ratio_fwd", "ratio fwd", "{:.2f}"),
+    ("jaxpool_fwdbwd_ms", "jax f+b ms", "{:.3f}"),
+    ("torch_fwdbwd_ms", "torch f+b ms", "{:.3f}"),
+    ("ratio_fwdbwd", "ratio f+b", "{:.2f}"),
+    ("roofline_fwd", "roofline", "{:.0%}"),
+    ("peer_fwd_ms", "peer fwd ms", "{:.3f}"),
+    ("peer_fwdbwd_ms", "peer f+b ms", "{:.3f}"),
+]
+
+
+def geomean(values) -> float | None:
+    values = [v for v in values if v and v > 0]
+    return math.exp(sum(map(math.log, values)) / len(values)) if values else None
+
+
+def summary(rows) -> dict:
+    ok = [r for r in rows if r.get("status") == "ok"]
+    ratios = [r["ratio_fwd"] for r in ok] + [r["ratio_fwdbwd"] for r in ok]
+    worst = max(((r[k], r["workload"], k) for r in ok for k in ("ratio_fwd", "ratio_fwdbwd")), default=None)
+    return {
+        "geomean_ratio": geomean(ratios),
+        "geomean_ratio_fwd": geomean([r["ratio_fwd"] for r in ok]),
+        "geomean_ratio_fwdbwd": geomean([r["ratio_fwdbwd"] for r in ok]),
+        "worst": None if worst is None else {"ratio": worst[0], "workload": worst[1], "pass": worst[2]},
+        "measured": len(ok),
+        "not_available": [r["workload"] for r in rows if r.get("status") != "ok"],
+    }
+
+
+def format_table(rows) -> str:
+    ok = [r for r in rows if r.get("status") == "ok"]
+    cells = [[title for _, title, _ in COLUMNS]]
+    cells += [[fmt.format(r[key]) if key in r else "-" for key, _, fmt in COLUMNS] for r in ok]
+    widths = [max(len(c[i]) for c in cells) for i in range(len(COLUMNS))]
+    lines = ["  ".join(v.ljust(w) if i == 0 else v.rjust(w) for i, (v, w) in enumerate(zip(c, widths)))
+             for c in cells]
+    lines.insert(1, "-" * len(lines[0]))
+    lines += [f"{r['workload'].ljust(widths[0])}  {r.get('status')}" for r in rows if r not in ok]
+    return "\n".join(lines)
+
+
+def write_csv(path: str, rows) -> None:
+    keys = []
+    for r in rows:
+        keys += [k for k in r if k not in keys]
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=keys)
+        writer.writeheader()
+        for r in rows:
+            writer.writerow({k: ("x".join(map(str, v)) if isinstance(v, list) else v) for k, v in r.items()})
+
+
+def plot(path: str, rows) -> str | None:
+    """Bar chart of the ratios; returns an error message instead of raising if matplotlib is missing."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return "--plot needs matplotlib: pip install 'jaxpool[plot]' (or matplotlib); no plot written"
+    ok = [r for r in rows if r.get("status") == "ok"]
+    fig, ax = plt.subplots(figsize=(10, 0.45 * len(ok) + 1.5))
+    y = np.arange(len(ok))
+    ax.barh(y - 0.2, [r["ratio_fwd"] for r in ok], 0.4, label="forward")
+    ax.barh(y + 0.2, [r["ratio_fwdbwd"] for r in ok], 0.4, label="forward+backward")
+    ax.axvline(1.0, color="k", lw=1)
+    ax.set_yticks(y, [r["workload"] for r in ok])
+    ax.invert_yaxis()
+    ax.set_xlabel("time jaxpool / time torch (lower is better)")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return None
+
+
+def environment(device: str, torch_threads: int) -> dict:
+    import jax
+    import torch
+
+    return {
+        "device": device,
+        "jax": jax.__version__,
+        "torch": torch.__version__,
+        "jax_devices": [str(d) for d in jax.devices("gpu" if device == "gpu" else "cpu")],
+        "cpu_count": os.cpu_count(),
+        "jax_threads": _cpu_cores(),
+        "torch_threads": torch_threads,
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "keras": "not installed: Keras 3 adaptive pools not timed",
+    }
+
+
+def _cpu_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover (macOS)
+        return os.cpu_count() or 1
+
+
+# ------------------------------------------------------------------------------------ main
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(prog="bench", description=__doc__.split("\n\n")[0])
+    p.add_argument("--device", choices=("cpu", "gpu"), default="cpu")
+    p.add_argument("--quick", action="store_true", help="small shapes, few repeats (a smoke run)")
+    p.add_argument("--only", nargs="+", metavar="NAME", help="workloads whose name contains NAME")
+    p.add_argument("--list", action="store_true", help="list the workloads and exit")
+    p.add_argument("--repeats", type=int, help="timed samples per contender (default 15, quick 3)")
+    p.add_argument("--threads", type=int, help="torch threads (default: the cores XLA uses)")
+    p.add_argument("--json", metavar="PATH")
+    p.add_argument("--csv", metavar="PATH")
+    p.add_argument("--plot", metavar="PATH", help="bar chart of the ratios (needs matplotlib)")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.device == "cpu":
+        os.environ.setdefault("JAX_PLATFORMS", "cpu")
+    import jax
+    import torch
+
+    all_workloads = workloads()
+    if args.list:
+        for w in all_workloads:
+            print(f"{w.name:45s} {w.shape}")
+        return 0
+    selected = all_workloads
+    if args.only:
+        selected = [w for w in all_workloads if any(s in w.name for s in args.only)]
+        if not selected:
+            print(f"bench: no workload matches {args.only}; try --list", file=sys.stderr)
+            return 2
+    if args.device == "gpu":
+        try:
+            jax.devices("gpu")
+        except RuntimeError as e:
+            print(f"bench: --device gpu needs a GPU build of jax: {e}", file=sys.stderr)
+            return 2
+        if not torch.cuda.is_available():
+            print("bench: --device gpu needs torch with CUDA", file=sys.stderr)
+            return 2
+    threads = args.threads or _cpu_cores()
+    torch.set_num_threads(threads)
+    repeats = args.repeats or (3 if args.quick else 15)
+    target = 0.002 if args.quick else 0.05
+    env = environment(args.device, threads)
+    print(f"jaxpool benchmark on {args.device}: jax {env['jax']} ({env['jax_threads']} cores), "
+          f"torch {env['torch']} ({threads} threads); median of {repeats} interleaved samples; "
+          "ratio = jaxpool / torch; roofline = bytes moved / copy bandwidth / time", flush=True)
+    rows = []
+    for w in selected:
+        rows.append(run_workload(w, quick=args.quick, device=args.device, repeats=repeats, target=target))
+        if not args.quick:
+            print(f"  {w.name}: done", file=sys.stderr, flush=True)
+    summ = summary(rows)
+    print(format_table(rows))
+    if summ["geomean_ratio"] is not None:
+        w = summ["worst"]
+        print(f"geomean ratio (fwd and f+b): {summ['geomean_ratio']:.2f} "
+              f"(fwd {summ['geomean_ratio_fwd']:.2f}, f+b {summ['geomean_ratio_fwdbwd']:.2f}); "
+              f"worst {w['ratio']:.2f} ({w['workload']}, {w['pass']})")
+    print("peers: flax.linen pools where they compute the same windows; Keras 3 is not installed "
+          "(its adaptive pools are not timed)")
+    result = {"environment": env, "quick": args.quick, "repeats": repeats, "rows": rows, "summary": summ}
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(result, f, indent=2)
+    if args.csv:
+        write_csv(args.csv, rows)
+    if args.plot:
+        message = plot(args.plot, rows)
+        if message:
+            print(f"bench: {message}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

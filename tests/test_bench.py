@@ -1,0 +1,78 @@
+"""Smoke test of benchmarks/bench.py: structure of the table, JSON and CSV, never the timings."""
+
+import csv
+import importlib.util
+import json
+import pathlib
+import sys
+
+import pytest
+import torch  # noqa: F401  (the benchmark compares against torch: a missing torch is a failure)
+
+import jaxpool
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+_spec = importlib.util.spec_from_file_location("jaxpool_bench", ROOT / "benchmarks" / "bench.py")
+bench = importlib.util.module_from_spec(_spec)
+sys.modules[_spec.name] = bench  # dataclasses resolve annotations through sys.modules
+_spec.loader.exec_module(bench)
+
+TIMED = ("jaxpool_fwd_ms", "torch_fwd_ms", "ratio_fwd", "jaxpool_fwdbwd_ms", "torch_fwdbwd_ms",
+         "ratio_fwdbwd", "copy_ms", "roofline_fwd")
+
+
+def test_every_issue_workload_is_listed():
+    names = [w.name for w in bench.workloads()]
+    assert len(names) == len(set(names)) == 15
+    for part in ("resnet", "segnet", "d2_ceil", "nopad", "lp_pool2d", "14to7", "33to7", "global",
+                 "10x9to80x60", "33to5", "33to5_indices", "1000to100", "max_pool3d", "17to4",
+                 "fractional"):
+        assert any(part in n for n in names), part
+
+
+def test_quick_run_writes_table_json_csv_and_plot(tmp_path, capsys):
+    out_json, out_csv, out_png = tmp_path / "b.json", tmp_path / "b.csv", tmp_path / "b.png"
+    only = ["max_pool2d_k2s2_indices_unpool_segnet", "adaptive_avg_pool2d_14to7"]  # table order
+    rc = bench.main(["--quick", "--repeats", "2", "--only", *only, "--json", str(out_json),
+                     "--csv", str(out_csv), "--plot", str(out_png)])
+    assert rc == 0
+    printed = capsys.readouterr().out
+    assert "ratio fwd" in printed and "geomean" in printed
+    result = json.loads(out_json.read_text())
+    rows = result["rows"]
+    assert [r["workload"] for r in rows] == only
+    for row in rows:
+        assert row["status"] == "ok"
+        assert row["workload"] in printed
+        for key in TIMED:
+            assert isinstance(row[key], float) and row[key] > 0, key
+        assert row["bytes_moved"] > 0
+    assert rows[1]["peer"].startswith("flax.avg_pool") and rows[1]["peer_fwd_ms"] > 0
+    assert "peer" not in rows[0]  # no JAX peer has max_unpool
+    assert result["environment"]["torch_threads"] >= 1 and result["quick"] is True
+    assert result["summary"]["measured"] == 2 and result["summary"]["geomean_ratio"] > 0
+    with open(out_csv) as f:
+        table = list(csv.DictReader(f))
+    assert [r["workload"] for r in table] == only and float(table[0]["ratio_fwd"]) > 0
+    assert out_png.stat().st_size > 0
+
+
+def test_fractional_workload_runs_or_says_not_available(tmp_path):
+    out_json = tmp_path / "f.json"
+    assert bench.main(["--quick", "--repeats", "1", "--only", "fractional", "--json", str(out_json)]) == 0
+    (row,) = json.loads(out_json.read_text())["rows"]
+    if hasattr(jaxpool, "fractional_max_pool2d"):
+        assert row["status"] == "ok" and row["ratio_fwd"] > 0
+    else:
+        assert row["status"].startswith("not available")
+
+
+def test_unknown_workload_is_an_error(capsys):
+    assert bench.main(["--only", "no_such_workload"]) == 2
+    assert "no workload matches" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv", [["--device", "tpu"], ["--frobnicate"]])
+def test_bad_arguments_exit_like_argparse(argv):
+    with pytest.raises(SystemExit):
+        bench.main(argv)

@@ -1,0 +1,51 @@
+"""The backward passes stay scatter-free (XLA:CPU scatters are an order of magnitude slower).
+
+These pin the structural performance properties of the engine (docs/performance.md) on small
+shapes: they inspect the lowered program, never a timing.
+"""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import jaxpool
+
+X2 = jnp.asarray(np.random.default_rng(0).standard_normal((2, 3, 33, 31)), jnp.float32)
+X1 = jnp.asarray(np.random.default_rng(1).standard_normal((2, 3, 40)), jnp.float32)
+
+OPS = {
+    "max_pool2d_k3s2p1": (X2, lambda x: jaxpool.max_pool2d(x, 3, 2, 1)),
+    "max_pool2d_indices": (X2, lambda x: jaxpool.max_pool2d(x, 3, 2, 1, return_indices=True)[0]),
+    "max_pool2d_dilated_ceil": (X2, lambda x: jaxpool.max_pool2d(x, 3, 2, 0, 2, True)),
+    "avg_pool2d": (X2, lambda x: jaxpool.avg_pool2d(x, 3, 1, 1, count_include_pad=False)),
+    "lp_pool2d": (X2, lambda x: jaxpool.lp_pool2d(x, 2, 3, 2)),
+    "adaptive_avg_pool2d_33to7": (X2, lambda x: jaxpool.adaptive_avg_pool2d(x, 7)),
+    "adaptive_avg_pool2d_up": (X2, lambda x: jaxpool.adaptive_avg_pool2d(x, (80, 60))),
+    "adaptive_max_pool2d_33to5": (X2, lambda x: jaxpool.adaptive_max_pool2d(x, 5, True)[0]),
+    "adaptive_max_pool1d_long": (X1, lambda x: jaxpool.adaptive_max_pool1d(x, 2)),
+    "adaptive_max_pool1d_ragged": (X1, lambda x: jaxpool.adaptive_max_pool1d(x, 7)),
+}
+
+
+def _backward_hlo(x, fn):
+    return jax.jit(jax.grad(lambda x: jnp.sum(fn(x) * 1.5))).lower(x).as_text()
+
+
+@pytest.mark.parametrize("name", OPS)
+def test_backward_has_no_scatter(name):
+    x, fn = OPS[name]
+    assert "scatter" not in _backward_hlo(x, fn)
+
+
+def test_the_check_can_fail():
+    """A gather's gradient is a scatter: the assertion above would catch one."""
+    idx = jnp.asarray([0, 5, 9, 3])
+    assert "scatter" in _backward_hlo(X1, lambda x: jnp.take(x, idx, axis=-1))
+
+
+def test_tiled_unpool_has_a_scatter_free_branch():
+    """SegNet's unpool runs the blockwise branch when every index lies in its own block."""
+    v, i = jaxpool.max_pool2d(X2[..., :32, :30], 2, 2, return_indices=True)
+    text = jax.jit(lambda v: jaxpool.max_unpool2d(v, i, 2, 2)).lower(v).as_text()
+    assert "case" in text or "if" in text  # lax.cond: blockwise branch or the general scatter
