@@ -77,14 +77,19 @@ def max_unpool(input, indices, kernel_size, stride=None, padding=0, output_size=
     x, idx = layout.batch(input), layout.batch(indices)
     if channels_last:  # scatter per (N, C) plane, channels-first internally
         x, idx = jnp.moveaxis(x, -1, 1), jnp.moveaxis(idx, -1, 1)
-    batch, channels = x.shape[:2]
-    cells = math.prod(x.shape[2:])
-    x = x.reshape(batch * channels, cells)
-    idx = idx.reshape(batch * channels, cells)
+    # One scatter per (N, C) plane, written as a batched scatter (vmap) rather than one scatter
+    # into an (N*C, plane) matrix: batch and channels stay separate, parallel dimensions, so an
+    # input sharded over either needs no communication.
+    lead, cells = x.shape[:2], math.prod(x.shape[2:])
+    x = x.reshape(lead + (cells,))
+    idx = idx.reshape(lead + (cells,))
     idx = jnp.where((idx < 0) | (idx >= plane), plane, idx)  # out of range: dropped, never wrapped
-    rows = jnp.arange(batch * channels)[:, None]
-    out = jnp.zeros((batch * channels, plane), x.dtype).at[rows, idx].set(x, mode="drop")
-    out = out.reshape((batch, channels) + out_spatial)
+
+    def scatter_plane(values, where):
+        return jnp.zeros((plane,), values.dtype).at[where].set(values, mode="drop")
+
+    out = jax.vmap(jax.vmap(scatter_plane))(x, idx)
+    out = out.reshape(lead + out_spatial)
     if channels_last:
         out = jnp.moveaxis(out, 1, -1)
     return layout.unbatch(out)
