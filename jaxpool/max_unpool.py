@@ -17,7 +17,9 @@ def unpool_output_size(input_spatial, kernel, stride, padding, output_size, op: 
     The default is ``(in - 1) * stride - 2 * padding + kernel`` per axis.  An explicit
     ``output_size`` may list the spatial sizes or the full ``(N, C, *spatial)`` shape, and each
     size must lie strictly between ``default - stride`` and ``default + stride``; that is how
-    an odd size is recovered (65 -> max_pool k2 -> 32 -> unpool -> 65).
+    an odd size is recovered (65 -> max_pool k2 -> 32 -> unpool -> 65).  A size may be 0 (e.g.
+    one input cell, kernel 2, padding 1): PyTorch then returns an empty output and checks no
+    index; a negative size is an error.
     """
     n = len(kernel)
     default = tuple((i - 1) * s - 2 * p + k for i, k, s, p in zip(input_spatial, kernel, stride, padding))
@@ -40,8 +42,8 @@ def unpool_output_size(input_spatial, kernel, stride, padding, output_size, op: 
                     f"{op}: invalid output_size {tuple(output_size)}: dim {d} must be strictly between "
                     f"{base - s} and {base + s} (default {base} +- stride {s})"
                 )
-    if any(size <= 0 for size in sizes):
-        raise ValueError(f"{op}: output size must be positive, got {sizes}")
+    if any(size < 0 for size in sizes):
+        raise ValueError(f"{op}: output size must be non-negative, got {sizes}")
     return sizes
 
 
@@ -72,6 +74,11 @@ def max_unpool(input, indices, kernel_size, stride=None, padding=0, output_size=
     padding = _args.non_negative(_args.int_tuple(padding, ndim, "padding", op), "padding", op)
     out_spatial = unpool_output_size(layout.spatial_shape(input), kernel, stride, padding, output_size, op)
     plane = math.prod(out_spatial)
+    if plane == 0:  # PyTorch: an empty output, no index is checked (there is nothing to write)
+        shape = list(layout.batch_shape(input.shape))
+        for axis, size in zip(layout.spatial_axes, out_spatial):
+            shape[axis] = size
+        return layout.unbatch(jnp.zeros(shape, input.dtype))
     _check_concrete_indices(indices, plane, out_spatial, op)
 
     x, idx = layout.batch(input), layout.batch(indices)
