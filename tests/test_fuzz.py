@@ -65,15 +65,14 @@ def sizes(n: int, lo: int, hi: int, none: bool = False):
 
 
 @st.composite
-def input_shape(draw, n: int, fixed: bool):
-    """Usually a valid rank with small sizes; sometimes a wrong rank or an empty dimension."""
-    rank = draw(st.sampled_from((n + 2,) * 8 + (n + 1,) * 3 + (n, n + 3)))
+def input_shape(draw, n: int, bad: bool):
+    """A valid rank with small sizes; when ``bad``, sometimes a wrong rank or an empty dim."""
+    rank = draw(st.sampled_from((n + 2,) * 8 + (n + 1,) * 3 + ((n, n + 3) if bad else ())))
     spatial = [draw(st.integers(1, 9)) for _ in range(n)]
-    if draw(st.integers(0, 9)) == 0:
+    if bad and draw(st.integers(0, 5)) == 0:
         spatial[draw(st.integers(0, n - 1))] = 0
-    lead = [draw(st.sampled_from((0, 1, 1, 2, 3))), draw(st.sampled_from((0, 1, 2, 2, 3)))]
-    if lead[1] == 0 and draw(st.booleans()):
-        lead[1] = 1
+    lead = [draw(st.sampled_from((0, 1, 1, 2, 3) if bad else (1, 1, 2, 3))),
+            draw(st.sampled_from((0, 1, 2, 2, 3) if bad else (1, 2, 3)))]
     full = lead + spatial
     if rank == n + 2:
         return tuple(full)
@@ -86,11 +85,19 @@ def input_shape(draw, n: int, fixed: bool):
 
 @st.composite
 def fuzz_case(draw):
+    """Half the examples draw every argument from a range torch accepts ("plausible"), half
+    from ranges that include what it rejects ("hostile")."""
+    bad = draw(st.booleans())
     family = draw(st.sampled_from(parity.FAMILIES))
     n = draw(st.integers(1, 3))
     op = f"{family}{n}d"
-    shape = draw(input_shape(n, family in parity.FIXED))
-    dtype = draw(st.sampled_from(DTYPES))
+    shape = draw(input_shape(n, bad))
+    if bad:
+        dtype = draw(st.sampled_from(DTYPES))
+    elif family == "max_pool":
+        dtype = draw(st.sampled_from(FLOATS * 2 + parity.INT_DTYPES))
+    else:
+        dtype = draw(st.sampled_from(FLOATS))
     values = "normal"
     if family in ("max_pool", "adaptive_max_pool"):
         values = draw(st.sampled_from(("normal", "ties", "special")))
@@ -98,28 +105,41 @@ def fuzz_case(draw):
         values = "ties"
     channels_last = draw(st.integers(0, 4)) == 0
     s = draw(st.integers(0, 2**16))
-    kernel = draw(sizes(n, -1, 6))
-    stride = draw(st.one_of(st.none(), sizes(n, -1, 4)))
-    padding = draw(sizes(n, -1, 3))
-    if family == "max_pool":
+    if bad:
+        kernel = draw(sizes(n, -1, 6))
+        stride = draw(st.one_of(st.none(), sizes(n, -1, 4)))
+        padding = draw(sizes(n, -1, 3))
         dilation = draw(sizes(n, 0, 3))
+    else:
+        k = [draw(st.integers(1, 4)) for _ in range(n)]
+        kernel = k[0] if len(set(k)) == 1 and draw(st.booleans()) else tuple(k)
+        stride = draw(st.one_of(st.none(), st.integers(1, 3), st.tuples(*[st.integers(1, 3)] * n)))
+        padding = tuple(draw(st.integers(0, kk // 2)) for kk in k)
+        dilation = draw(st.one_of(st.just(1), st.integers(1, 2), st.tuples(*[st.integers(1, 3)] * n)))
+    if family == "max_pool":
         args = (kernel, stride, padding, dilation, draw(st.booleans()))
         kwargs = (("return_indices", draw(st.booleans())),)
     elif family == "avg_pool":
         args = (kernel, stride, padding, draw(st.booleans()), draw(st.booleans()))
         if n > 1:
-            args += (draw(st.sampled_from((None,) * 4 + (-2, 0, 1, 3, 7))),)
+            args += (draw(st.sampled_from((None,) * 4 + ((-2, 0, 1, 3, 7) if bad else (1, 3, 7)))),)
         kwargs = ()
     elif family == "lp_pool":
-        norm = draw(st.sampled_from((1, 2, 3, 1.5, 0.5, float("inf"), float("-inf"), -1, 0)))
-        args, kwargs = (norm, kernel, stride, draw(st.booleans())), ()
+        norms = (1, 2, 3, 1.5, 0.5, float("inf"), float("-inf"), -1) + ((0,) if bad else ())
+        args, kwargs = (draw(st.sampled_from(norms)), kernel, stride, draw(st.booleans())), ()
     elif family == "max_unpool":
-        output = draw(st.one_of(st.none(), st.just("near"), sizes(n, -1, 12).filter(lambda v: not isinstance(v, int)),
-                                st.tuples(*[st.integers(0, 12)] * (n + 2))))
+        if bad:
+            output = draw(st.one_of(st.none(), st.just("near"),
+                                    sizes(n, -1, 12).filter(lambda v: not isinstance(v, int)),
+                                    st.tuples(*[st.integers(0, 12)] * (n + 2))))
+        else:
+            output = draw(st.sampled_from((None, "near")))
         args, kwargs = (kernel, stride, padding), (("output_size", output),)
-        values = draw(st.sampled_from(("valid", "valid", "valid", "out of range")))
+        values = draw(st.sampled_from(("valid",) * 3 + (("out of range",) if bad else ())))
     else:
-        args = (draw(sizes(n, -2, 8, none=True)),)
+        args = (draw(sizes(n, -2, 8, none=n > 1)) if bad else
+                draw(st.one_of(st.integers(1, 8), st.tuples(*[st.integers(1, 8)] * n)) if n > 1
+                     else st.integers(1, 8)),)
         if family == "adaptive_max_pool":
             args += (draw(st.booleans()),)
         kwargs = ()
@@ -148,51 +168,85 @@ def dataclasses_replace(case, **changes):
 def _unpool_inputs(case):
     """Values, indices and the concrete ``output_size`` of a fuzzed ``max_unpool`` case.
 
-    Indices are distinct within each plane where the plane is large enough (which value lands
-    on a shared index is unspecified in torch and here); otherwise every value of a plane is
-    equal.  "out of range" cases put one index at ``plane`` or at ``-1``.
+    ``output_size="near"`` becomes a size within ``default +- (stride - 1)`` (how odd sizes
+    are restored).  Indices are distinct within each plane where the plane is large enough
+    (which value lands on a shared index is unspecified, in torch as here); otherwise every
+    value of a plane is equal.  "out of range" cases put one index at ``plane`` or ``-1``.
     """
     values = _input(case)
     n = case.ndim
+    rng = np.random.default_rng(case.seed)
     output = dict(case.kwargs)["output_size"]
-    kernel, stride, padding = case.args
-    plane = _torch_plane(case, values, output)
     if output == "near":
-        output = None
+        output = _near_default(case, values.shape, rng)
+    plane = _torch_plane(case, values, output)
     if plane is None:  # torch rejects the arguments; any indices will do
         plane = 4
-    batched = values.ndim == n + 2
     lead = values.shape[: values.ndim - n] if values.ndim >= n else ()
     cells = math.prod(values.shape[values.ndim - n:]) if values.ndim >= n else 1
-    rng = np.random.default_rng(case.seed)
     planes = math.prod(lead)
     if plane and cells <= plane:
         idx = np.stack([rng.choice(plane, cells, replace=False) for _ in range(planes)]) if planes else \
             np.zeros((0, cells), np.int64)
     else:
         idx = rng.integers(0, max(plane, 1), (planes, cells))
-        values = np.broadcast_to(values.reshape(planes, cells)[:, :1], (planes, cells)).reshape(values.shape).copy()
+        first = values.reshape(planes, cells)[:, :1]
+        values = np.broadcast_to(first, (planes, cells)).reshape(values.shape).copy()
     if case.values == "out of range" and idx.size:
         idx.flat[rng.integers(0, idx.size)] = plane if rng.random() < 0.5 else -1
-    indices = idx.reshape(values.shape).astype(np.int64)
-    del batched
-    return values, indices, output
+    return values, idx.reshape(values.shape).astype(np.int64), output
+
+
+def _near_default(case, shape, rng):
+    from jaxpool import _args
+
+    n = case.ndim
+    try:
+        kernel = _args.int_tuple(case.args[0], n, "k", "fuzz")
+        stride = kernel if case.args[1] is None else _args.int_tuple(case.args[1], n, "s", "fuzz")
+        padding = _args.int_tuple(case.args[2], n, "p", "fuzz")
+    except (TypeError, ValueError):
+        return None
+    spatial = shape[len(shape) - n:]
+    return tuple(int((i - 1) * s - 2 * p + k + rng.integers(-abs(s) + 1, abs(s))) if s else int(i)
+                 for i, k, s, p in zip(spatial, kernel, stride, padding))
 
 
 def _torch_plane(case, values, output):
-    """torch's output plane size for these arguments (None when torch's size rule fails)."""
+    """torch's output plane size for these arguments (None when torch rejects them)."""
     n = case.ndim
-    try:
-        dummy = torch.zeros(values.shape) if values.ndim in (n + 1, n + 2) else None
-        if dummy is None:
-            return None
-        kernel, stride, padding = case.args
-        fn = getattr(F, f"max_unpool{n}d")
-        out = output if output != "near" else None
-        res = fn(dummy, torch.zeros(values.shape, dtype=torch.long), kernel, stride, padding, out)
-        return math.prod(res.shape[res.ndim - n:])
-    except Exception:
+    if values.ndim not in (n + 1, n + 2):
         return None
+    try:
+        fn = getattr(F, f"max_unpool{n}d")
+        res = fn(torch.zeros(values.shape), torch.zeros(values.shape, dtype=torch.long), *case.args, output)
+        return math.prod(res.shape[res.ndim - n:])
+    except Exception:  # noqa: BLE001
+        return None
+
+
+def _torch_lp_pool1d_int_kernel(case, kwargs):
+    args = (case.args[0], case.args[1][0]) + case.args[2:]
+    return parity._call_torch(dataclasses_replace(case, args=args))
+
+
+def _compare_upcast(jax_out, torch_fn, inputs):
+    """jaxpool's outputs against torch run on float64 values, rounded to jaxpool's dtype."""
+    from jaxpool.testing import _error, tolerance
+
+    up = [a.astype(np.float64) if k == 0 else a for k, a in enumerate(inputs)]
+    with torch.no_grad():
+        t_out = torch_fn(*[torch.from_numpy(np.ascontiguousarray(a)) for a in up])
+    t_out = t_out if isinstance(t_out, tuple) else (t_out,)
+    j_out = jax_out if isinstance(jax_out, tuple) else (jax_out,)
+    assert len(t_out) == len(j_out)
+    for k, (t, j) in enumerate(zip(t_out, j_out)):
+        a = np.asarray(j)
+        if a.dtype.kind == "f" or a.dtype.name == "bfloat16":
+            expected, actual = t.numpy().astype(a.dtype).astype(np.float64), a.astype(np.float64)
+        else:
+            expected, actual = t.numpy().astype(a.dtype), a
+        _error(expected, actual, *tolerance(a.dtype), f"output {k} (torch in float64)")
 
 
 def _channels_last_fn(fn, case, ndim):
@@ -267,17 +321,47 @@ def _classify(case) -> str:
         if case.family == "lp_pool" and case.dtype in parity.INT_DTYPES and "dtype" in msg:
             return "known: integer lp_pool"
         raise Mismatch(f"{case}: jaxpool rejects ({type(jax_error).__name__}: {msg}) but torch accepts")
+    if torch_error is not None and "not implemented for" in str(torch_error):
+        # torch's CPU kernel lacks this dtype (e.g. unbatched avg_pool3d/lp_pool3d in bfloat16,
+        # max_unpool on int8); jaxpool supports it: check it against torch on float64 input.
+        _compare_upcast(jax_out, torch_fn, inputs)
+        return "known: dtype torch's kernel lacks (equal to torch in float64)"
+    if torch_error is not None and case.op == "lp_pool1d" and isinstance(case.args[1], tuple):
+        # torch's Python lp_pool1d multiplies by kernel_size itself: a 1-tuple is a TypeError
+        assert "mul()" in str(torch_error), torch_error
+        torch_fn = _torch_lp_pool1d_int_kernel(case, kwargs)
+        compare_with_torch(jax_call, torch_fn, *inputs, grad=case.dtype in FLOATS, seed=case.seed)
+        return "known: lp_pool1d tuple kernel (equal to torch with the int kernel)"
     if torch_error is not None:
         raise Mismatch(f"{case}: torch rejects ({type(torch_error).__name__}: {torch_error}) "
                        f"but jaxpool accepts, output {jax.tree.map(jnp.shape, jax_out)}")
     grad = case.dtype in FLOATS
-    compare_with_torch(jax_call, torch_fn, *inputs, grad=grad, seed=case.seed)
+    try:
+        compare_with_torch(jax_call, torch_fn, *inputs, grad=grad, seed=case.seed)
+    except RuntimeError as e:
+        # torch's pooling backward kernels reject an output with an empty non-batch dim
+        # ("Expected grad_output to have non-zero size ..."; unpool: "index 0 is out of
+        # bounds"), although the forward returns it.  Compare the forward only.
+        empty = any(d == 0 for out in jax.tree.leaves(jax_out) for d in jnp.shape(out))
+        if not (grad and empty and ("grad_output" in str(e) or "out of bounds" in str(e))):
+            raise
+        compare_with_torch(jax_call, torch_fn, *inputs, grad=False, seed=case.seed)
+        return "accepted equal (forward; torch's backward rejects the empty output)"
     if case.op == "max_pool1d" and case.dtype in parity.INT_DTYPES and not kwargs.get("return_indices"):
         return "accepted equal (integer max_pool1d via torch's indices path)"
     return "accepted equal"
 
 
 # ------------------------------------------------------------------------------- the test
+
+def _write_report(counts, disagreements) -> dict:
+    summary = {"seed": SEED, "examples": sum(counts.values()), **dict(sorted(counts.items())),
+               "disagreements": disagreements[:50]}
+    if REPORT:
+        with open(REPORT, "w") as f:
+            json.dump(summary, f, indent=1)
+    return summary
+
 
 def test_fuzz_against_torch():
     counts = collections.Counter()
@@ -290,17 +374,15 @@ def test_fuzz_against_torch():
     def check(case):
         try:
             counts[classify(case)] += 1
-        except Mismatch as e:
+        except Exception as e:  # noqa: BLE001  recorded, and the test fails at the end
             counts["disagreement"] += 1
-            disagreements.append(str(e))
+            disagreements.append(f"{case}: {type(e).__name__}: {str(e)[:500]}")
+        if REPORT and sum(counts.values()) % 25 == 0:  # a long run reports as it goes
+            _write_report(counts, disagreements)
 
     check()
-    summary = {"examples": sum(counts.values()), **dict(sorted(counts.items())),
-               "disagreements": disagreements[:50]}
+    summary = _write_report(counts, disagreements)
     print(json.dumps(summary, indent=1))
-    if REPORT:
-        with open(REPORT, "w") as f:
-            json.dump(summary, f, indent=1)
     assert not disagreements, "\n".join(disagreements[:20])
     # the generator must exercise both sides of the contract
-    assert counts["accepted equal"] > EXAMPLES // 10 and counts["both rejected"] > EXAMPLES // 10, counts
+    assert counts["accepted equal"] > EXAMPLES // 20 and counts["both rejected"] > EXAMPLES // 10, counts
