@@ -229,16 +229,16 @@ def select_tap(xw: jax.Array, chosen: jax.Array, axis: int) -> jax.Array:
 
 
 def _select_tap(xw, chosen, axis):
-    @jax.custom_vjp
+    # A custom JVP (not VJP) so forward mode works too: the tangent is a one-hot masked sum,
+    # linear in the tangent, and its transpose (the gradient) is the one-hot mask again.
+    @jax.custom_jvp
     def f(xw):
         return jnp.squeeze(jnp.take_along_axis(xw, jnp.expand_dims(chosen, axis), axis), axis)
 
-    def fwd(xw):
-        return f(xw), None
-
-    def bwd(_, g):
+    @f.defjvp
+    def f_jvp(primals, tangents):
+        (xw,), (t,) = primals, tangents
         hit = lax.broadcasted_iota(chosen.dtype, xw.shape, axis) == jnp.expand_dims(chosen, axis)
-        return (jnp.where(hit, jnp.expand_dims(g, axis), jnp.zeros((), g.dtype)),)
+        return f(xw), jnp.sum(jnp.where(hit, t, jnp.zeros((), t.dtype)), axis=axis)
 
-    f.defvjp(fwd, bwd)
     return f(xw)

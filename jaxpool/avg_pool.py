@@ -36,6 +36,12 @@ def avg_pool(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_
     layout = _args.layout_of(input, ndim, op, channels_last)
     _args.check_float(input, op, allow_int64=True)
     tables = fixed_tables(input, layout, op, kernel_size, stride, padding, 1, ceil_mode)
+    if ndim == 3:  # torch's avg_pool3d (pool3d_shape_check, check_input_size): padding not counted
+        spatial = layout.spatial_shape(input)
+        kernel = _args.int_tuple(kernel_size, 3, "kernel_size", op)
+        if any(i < k for i, k in zip(spatial, kernel)):
+            raise ValueError(f"{op}: input size {spatial} is smaller than kernel_size {kernel} "
+                             "(avg_pool3d requires every input size >= kernel size, padding aside)")
     if not isinstance(count_include_pad, bool):
         raise TypeError(f"{op}: count_include_pad must be a bool, got {count_include_pad!r}")
     if divisor_override is not None:

@@ -36,11 +36,18 @@ def lp_pool(input, norm_type, kernel_size, stride=None, ceil_mode=False, *, ndim
     common = dict(ndim=ndim, channels_last=channels_last)
     if math.isinf(norm_type):
         sign = 1 if norm_type > 0 else -1
-        return sign * max_pool(sign * jnp.abs(input), kernel_size, stride, 0, 1, ceil_mode, **common)
+        # |x| with torch's abs gradient: sgn(x), 0 at x = 0 (jnp.abs passes it through there)
+        # (jnp.abs passes the gradient through at 0)
+        flat = (input == 0) | jnp.isnan(input)  # torch: sgn(0) = 0 and its abs grad at NaN is 0
+        magnitude = jnp.where(flat, jax.lax.stop_gradient(jnp.abs(input)), jnp.abs(input))
+        return sign * max_pool(sign * magnitude, kernel_size, stride, 0, 1, ceil_mode, **common)
     kernel = _args.int_tuple(kernel_size, ndim, "kernel_size", op)
     powered = jnp.power(input, int(norm_type) if float(norm_type).is_integer() else norm_type)
     out = avg_pool(powered, kernel_size, stride, 0, ceil_mode, **common)
-    out = jnp.sign(out) * jax.nn.relu(jnp.abs(out)) * math.prod(kernel)
+    # torch's relu is threshold(x, 0, 0): ``x <= 0 ? 0 : x``, gradient ``x <= 0 ? 0 : g``, so
+    # a NaN window passes its (NaN) gradient on; jax.nn.relu's ``x > 0`` test would zero it
+    magnitude = jnp.abs(out)
+    out = jnp.sign(out) * jnp.where(magnitude <= 0, jnp.zeros((), out.dtype), magnitude) * math.prod(kernel)
     return jnp.power(out, 1.0 / norm_type)
 
 

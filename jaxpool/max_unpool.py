@@ -60,8 +60,11 @@ def max_unpool(input, indices, kernel_size, stride=None, padding=0, output_size=
     is unspecified, in PyTorch as here.
     """
     op = f"max_unpool{ndim}d"
-    layout = _args.layout_of(input, ndim, op, channels_last)
-    _args.check_float_or_int(input, op)
+    # torch: an unbatched input may have zero channels (only spatial dims are checked)
+    layout = _args.layout_of(input, ndim, op, channels_last,
+                             empty_channels=len(getattr(input, "shape", ())) == ndim + 1)
+    if np.dtype(input.dtype) != np.bool_:  # torch's max_unpool also takes bool
+        _args.check_float_or_int(input, op)
     if not hasattr(indices, "shape") or tuple(indices.shape) != tuple(input.shape):
         raise ValueError(
             f"{op}: indices must have the same shape as input {tuple(input.shape)}, "
@@ -80,6 +83,8 @@ def max_unpool(input, indices, kernel_size, stride=None, padding=0, output_size=
             shape[axis] = size
         return layout.unbatch(jnp.zeros(shape, input.dtype))
     _check_concrete_indices(indices, plane, out_spatial, op)
+    # a plane past int32 needs 64-bit indices: a clear error without x64, never a wraparound
+    index_dtype = _args.index_dtype(out_spatial, op)
 
     x, idx = layout.batch(input), layout.batch(indices)
     if channels_last:  # scatter per (N, C) plane, channels-first internally
@@ -89,17 +94,39 @@ def max_unpool(input, indices, kernel_size, stride=None, padding=0, output_size=
     # input sharded over either needs no communication.
     lead, cells = x.shape[:2], math.prod(x.shape[2:])
     x = x.reshape(lead + (cells,))
-    idx = idx.reshape(lead + (cells,))
+    idx = idx.reshape(lead + (cells,)).astype(index_dtype)
     idx = jnp.where((idx < 0) | (idx >= plane), plane, idx)  # out of range: dropped, never wrapped
 
-    def scatter_plane(values, where):
-        return jnp.zeros((plane,), values.dtype).at[where].set(values, mode="drop")
-
-    out = jax.vmap(jax.vmap(scatter_plane))(x, idx)
+    out = _scatter_planes(x, idx, plane)
     out = out.reshape(lead + out_spatial)
     if channels_last:
         out = jnp.moveaxis(out, 1, -1)
     return layout.unbatch(out)
+
+
+def _scatter_planes(x, idx, plane: int):
+    """``out[n, c, idx[n, c, k]] = x[n, c, k]`` with PyTorch's gradient.
+
+    PyTorch's backward gathers the output gradient at every index, so when two inputs share
+    an index both receive its gradient (only one of them is visible in the output).  JAX's
+    own derivative of a scatter gives it to the visible one only; the custom JVP below uses a
+    scatter-*add* tangent, whose transpose is exactly PyTorch's gather.  With distinct
+    indices (max pooling's output) the two rules coincide.
+    """
+    def scatter(values, where, add=False):
+        base = jnp.zeros((plane,), values.dtype).at[where]
+        return base.add(values, mode="drop") if add else base.set(values, mode="drop")
+
+    @jax.custom_jvp
+    def f(x, idx):
+        return jax.vmap(jax.vmap(scatter))(x, idx)
+
+    @f.defjvp
+    def f_jvp(primals, tangents):
+        x, idx = primals
+        return f(x, idx), jax.vmap(jax.vmap(lambda v, i: scatter(v, i, add=True)))(tangents[0], idx)
+
+    return f(x, idx)
 
 
 def _check_concrete_indices(indices, plane: int, out_spatial, op: str):

@@ -207,13 +207,20 @@ def cases(ops=None, level: str = "quick", dtypes=None, per_op: int | None = None
         else:
             axis = list(fixed_axis_configs(level, dilated=family == "max_pool"))
             if family == "max_unpool":  # its input comes from a plain (floor-mode) max_pool
-                axis = [c for c in axis if not c[5]]
+                # ... and its output must be able to hold the original size (else torch rejects
+                # the pooling indices): default + stride - 1 >= size
+                axis = [c for c in axis if not c[5] and _unpool_default(*c[:4]) + c[2] - 1 >= c[0]]
             configs = _combine(axis, ndim, per_op, rng)
         if level == "quick" and len(configs) > per_op:
             configs = [configs[i] for i in sorted(rng.choice(len(configs), per_op, replace=False))]
         for seed, config in enumerate(configs):
             dtype, values, channels_last = _variant(rng, family, float_dtypes)
             yield _build(family, ndim, config, dtype, values, channels_last, seed, rng)
+
+
+def _unpool_default(size, k, s, p) -> int:
+    """max_unpool's default output size after a floor-mode max_pool(k, s, p) of ``size``."""
+    return (windows.pooling_output_size(size, k, s, p, 1, False) - 1) * s - 2 * p + k
 
 
 def _stable_seed(text: str) -> int:
@@ -259,7 +266,8 @@ def _build(family, ndim, config, dtype, values, channels_last, seed, rng) -> Cas
     # so the case's shape is the *pooling* input; output_size is sometimes the original size.
     pooled_kernel = k if not isinstance(kernel, int) else kernel
     kwargs = ()
-    if rng.random() < 0.5:
+    too_small = any(_unpool_default(i, kk, st, pp) < i for i, kk, st, pp in zip(spatial, k, s, p))
+    if too_small or rng.random() < 0.5:
         default = [(o - 1) * st - 2 * pp + kk for o, st, pp, kk in zip(
             (windows.pooling_output_size(i, kk, st, pp, 1, False) for i, kk, st, pp in zip(spatial, k, s, p)),
             s, p, k)]
