@@ -231,14 +231,16 @@ def select_tap(xw: jax.Array, chosen: jax.Array, axis: int) -> jax.Array:
 def _select_tap(xw, chosen, axis):
     # A custom JVP (not VJP) so forward mode works too: the tangent is a one-hot masked sum,
     # linear in the tangent, and its transpose (the gradient) is the one-hot mask again.
+    # ``chosen`` is an argument, not a closure: custom_jvp rules may not close over tracers.
     @jax.custom_jvp
-    def f(xw):
+    def f(xw, chosen):
         return jnp.squeeze(jnp.take_along_axis(xw, jnp.expand_dims(chosen, axis), axis), axis)
 
     @f.defjvp
     def f_jvp(primals, tangents):
-        (xw,), (t,) = primals, tangents
+        xw, chosen = primals
+        t = tangents[0]
         hit = lax.broadcasted_iota(chosen.dtype, xw.shape, axis) == jnp.expand_dims(chosen, axis)
-        return f(xw), jnp.sum(jnp.where(hit, t, jnp.zeros((), t.dtype)), axis=axis)
+        return f(xw, chosen), jnp.sum(jnp.where(hit, t, jnp.zeros((), t.dtype)), axis=axis)
 
-    return f(xw)
+    return f(xw, chosen)

@@ -92,7 +92,7 @@ def test_integer_max_pool_extremes_match_torch(dtype, n):
         for args in [(3, 2, 1, 1, True), (2, 1, 0, 2, False), (SPATIAL[n], 1, 0, 1, False)]:
             assert_matches_torch(lambda a: getattr(jaxpool, f"max_pool{n}d")(a, *args, return_indices=True),
                                  lambda a: getattr(F, f"max_pool{n}d")(a, *args, return_indices=True), x)
-        assert jaxpool.max_pool1d(jnp.asarray(x[0]), 3, 1, 1).dtype == jnp.dtype(dtype)
+        assert getattr(jaxpool, f"max_pool{n}d")(jnp.asarray(x), 3, 1, 1).dtype == jnp.dtype(dtype)
 
 
 @pytest.mark.parametrize("n", [1, 2, 3])
