@@ -131,7 +131,7 @@ def test_huge_kernels_take_the_materialised_path_and_match_torch(case):
 
 BIG = [
     ("max_pool3d", (1, 1, 2**11, 2**11, 2**9 + 1), lambda a: jaxpool.max_pool3d(a, 2, return_indices=True)),
-    ("adaptive_max_pool1d", (1, 1, 2**31 + 1), lambda a: jaxpool.adaptive_max_pool1d(a, 3, True)),
+    # (no 1-d case: a 2**31-cell axis makes numpy window tables of that order at trace time)
     ("adaptive_max_pool2d", (1, 1, 2**16, 2**15 + 1), lambda a: jaxpool.adaptive_max_pool2d(a, 2, True)),
 ]
 
@@ -159,8 +159,8 @@ def test_unpool_to_a_plane_past_int32_needs_x64():
 
 def test_largest_int32_plane_still_indexes_its_last_cell():
     """Indices up to 2**31 - 1 are representable: the boundary is exact, not off by one."""
-    x = jax.ShapeDtypeStruct((1, 1, 2**31 - 1), jnp.float32)  # 2**31 - 1 cells: last index 2**31 - 2
-    out = jax.eval_shape(lambda a: jaxpool.max_pool1d(a, 1, return_indices=True), x)
+    x = jax.ShapeDtypeStruct((1, 1, 2**16, 2**15), jnp.float32)  # 2**31 cells: last index 2**31 - 1
+    out = jax.eval_shape(lambda a: jaxpool.max_pool2d(a, 2, return_indices=True), x)
     assert out[1].dtype == jnp.int32
 
 
