@@ -435,20 +435,19 @@ def _torch_argmax_combine(a, b):
     return jnp.where(prefer_b, vb, va), jnp.where(prefer_b, ib, ia)
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
+@functools.partial(jax.custom_jvp, nondiff_argnums=(2,))
 def select_tap(xw: jax.Array, chosen: jax.Array, axis: int) -> jax.Array:
-    """``xw[..., chosen, ...]`` along ``axis``; its gradient is a one-hot mask, not a scatter."""
+    """``xw[..., chosen, ...]`` along ``axis``; its gradient is a one-hot mask, not a scatter.
+
+    A custom JVP (not VJP) so forward mode works too: the tangent is a one-hot masked sum,
+    linear in the tangent, and its transpose (the gradient) is the one-hot mask again.
+    """
     return jnp.squeeze(jnp.take_along_axis(xw, jnp.expand_dims(chosen, axis), axis), axis)
 
 
-def _select_tap_fwd(xw, chosen, axis):
-    return select_tap(xw, chosen, axis), (chosen, xw.shape)
-
-
-def _select_tap_bwd(axis, residuals, g):
-    chosen, shape = residuals
-    hit = lax.broadcasted_iota(chosen.dtype, shape, axis) == jnp.expand_dims(chosen, axis)
-    return jnp.where(hit, jnp.expand_dims(g, axis), jnp.zeros((), g.dtype)), None
-
-
-select_tap.defvjp(_select_tap_fwd, _select_tap_bwd)
+@select_tap.defjvp
+def _select_tap_jvp(axis, primals, tangents):
+    xw, chosen = primals
+    t = tangents[0]
+    hit = lax.broadcasted_iota(chosen.dtype, xw.shape, axis) == jnp.expand_dims(chosen, axis)
+    return select_tap(xw, chosen, axis), jnp.sum(jnp.where(hit, t, jnp.zeros((), t.dtype)), axis=axis)

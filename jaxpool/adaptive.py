@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import jax.numpy as jnp
 
 from jaxpool import _args, _bind, windows
@@ -12,9 +14,8 @@ from jaxpool.max_pool import _max_over
 def adaptive_tables(input, layout: _args.Layout, output_size, op: str):
     """``{axis: windows.adaptive(in, out)}`` after PyTorch's checks; ``None`` keeps a size."""
     n = layout.n
-    if n == 1 and (output_size is None or (isinstance(output_size, (tuple, list)) and None in output_size)):
-        raise TypeError(f"{op}: output_size must be an int (PyTorch's 1-d adaptive pools take no None)")
-    sizes = _args.int_tuple(output_size, n, "output_size", op, allow_none=True)
+    # torch's 1-d adaptive pools take ints only; 2-d/3-d accept None ("keep this size")
+    sizes = _args.int_tuple(output_size, n, "output_size", op, allow_none=n > 1)
     spatial = layout.spatial_shape(input)
     sizes = tuple(i if o is None else o for i, o in zip(spatial, sizes))
     if any(o < 0 for o in sizes):
@@ -22,11 +23,19 @@ def adaptive_tables(input, layout: _args.Layout, output_size, op: str):
     return {a: windows.adaptive(i, o) for a, i, o in zip(layout.spatial_axes, spatial, sizes)}
 
 
-def _empty_output(input, layout, tables):
+def _allows_empty_channels(input, ndim: int, average: bool) -> bool:
+    """PyTorch's emptiness rule for adaptive pools: an unbatched input may have zero channels
+    (only its spatial dims are checked); a batched one only for adaptive_avg_pool1d/2d, whose
+    CPU kernel checks just the spatial dims (adaptive_max and adaptive_avg_pool3d check C too)."""
+    return len(getattr(input, "shape", ())) == ndim + 1 or (average and ndim < 3)
+
+
+def _output_shape(input, layout, tables) -> tuple:
+    """Batched output shape (the zeros of an empty output are made only when it is empty)."""
     shape = list(layout.batch_shape(input.shape))
     for axis, w in tables.items():
         shape[axis] = w.output_size
-    return jnp.zeros(shape, input.dtype)
+    return tuple(shape)
 
 
 def adaptive_avg_pool(input, output_size, *, ndim: int, channels_last: bool = False):
@@ -38,11 +47,16 @@ def adaptive_avg_pool(input, output_size, *, ndim: int, channels_last: bool = Fa
     entries keep the input size; it may exceed the input (windows then repeat cells).
     """
     op = f"adaptive_avg_pool{ndim}d"
-    layout = _args.layout_of(input, ndim, op, channels_last, empty_channels=True)
-    _args.check_float(input, op)
+    layout = _args.layout_of(input, ndim, op, channels_last,
+                             empty_channels=_allows_empty_channels(input, ndim, average=True))
     tables = adaptive_tables(input, layout, output_size, op)
-    if any(w.output_size == 0 for w in tables.values()):
-        return layout.unbatch(_empty_output(input, layout, tables))
+    shape = _output_shape(input, layout, tables)
+    empty = math.prod(shape) == 0
+    if empty and ndim < 3:  # torch's 1-d/2-d kernel returns before checking the dtype
+        return layout.unbatch(jnp.zeros(shape, input.dtype))
+    _args.check_float(input, op)
+    if empty:
+        return layout.unbatch(jnp.zeros(shape, input.dtype))
     divisor = window_divisor(tables, len(layout.batch_shape(input.shape)), count_include_pad=False)
     return layout.unbatch(_divided_sum(layout.batch(input), tables, divisor))
 
@@ -55,13 +69,15 @@ def adaptive_max_pool(input, output_size, return_indices=False, *, ndim: int,
     :func:`jaxpool.max_pool` (flat in-plane offsets, first maximum, last NaN).
     """
     op = f"adaptive_max_pool{ndim}d"
-    layout = _args.layout_of(input, ndim, op, channels_last, empty_channels=True)
+    layout = _args.layout_of(input, ndim, op, channels_last,
+                             empty_channels=_allows_empty_channels(input, ndim, average=False))
     _args.check_float(input, op)
     if not isinstance(return_indices, bool):
         raise TypeError(f"{op}: return_indices must be a bool, got {return_indices!r}")
     tables = adaptive_tables(input, layout, output_size, op)
-    if any(w.output_size == 0 for w in tables.values()):
-        empty = layout.unbatch(_empty_output(input, layout, tables))
+    shape = _output_shape(input, layout, tables)
+    if math.prod(shape) == 0:
+        empty = layout.unbatch(jnp.zeros(shape, input.dtype))
         if return_indices:
             return empty, empty.astype(_args.index_dtype((1,), op))
         return empty

@@ -41,20 +41,25 @@ def lp_pool(input, norm_type, kernel_size, stride=None, ceil_mode=False, *, ndim
     kernel = _args.int_tuple(kernel_size, ndim, "kernel_size", op)
     powered = jnp.power(input, int(norm_type) if float(norm_type).is_integer() else norm_type)
     out = avg_pool(powered, kernel_size, stride, 0, ceil_mode, **common)
-    out = jnp.sign(out) * jax.nn.relu(jnp.abs(out)) * math.prod(kernel)
+    # torch's relu is threshold(x, 0, 0): ``x <= 0 ? 0 : x``, gradient ``x <= 0 ? 0 : g``, so
+    # a NaN window passes its (NaN) gradient on; jax.nn.relu's ``x > 0`` test would zero it
+    magnitude = jnp.abs(out)
+    out = jnp.sign(out) * jnp.where(magnitude <= 0, jnp.zeros((), out.dtype), magnitude) * math.prod(kernel)
     return jnp.power(out, 1.0 / norm_type)
 
 
 @jax.custom_jvp
 def torch_abs(x):
-    """``abs`` with PyTorch's derivative ``sgn(x)``: 0 at 0 (JAX's ``abs`` has slope 1 there)."""
+    """``abs`` with PyTorch's derivative ``sgn(x)``: 0 at 0 and at NaN (JAX's ``abs`` has slope 1
+    at 0 and NaN at NaN)."""
     return jnp.abs(x)
 
 
 @torch_abs.defjvp
 def _torch_abs_jvp(primals, tangents):
     (x,), (t,) = primals, tangents
-    return jnp.abs(x), jnp.sign(x) * t
+    slope = jnp.where(jnp.isnan(x), jnp.zeros((), x.dtype), jnp.sign(x))
+    return jnp.abs(x), slope * t
 
 
 def _make(n):

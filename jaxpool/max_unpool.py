@@ -21,7 +21,9 @@ def unpool_output_size(input_spatial, kernel, stride, padding, output_size, op: 
     ``output_size`` may list the spatial sizes or the full ``(N, C, *spatial)`` shape
     (``(N, *spatial, C)`` with ``channels_last``), and each
     size must lie strictly between ``default - stride`` and ``default + stride``; that is how
-    an odd size is recovered (65 -> max_pool k2 -> 32 -> unpool -> 65).
+    an odd size is recovered (65 -> max_pool k2 -> 32 -> unpool -> 65).  A size may be 0 (e.g.
+    one input cell, kernel 2, padding 1): PyTorch then returns an empty output and checks no
+    index; a negative size is an error.
     """
     n = len(kernel)
     default = tuple((i - 1) * s - 2 * p + k for i, k, s, p in zip(input_spatial, kernel, stride, padding))
@@ -44,8 +46,8 @@ def unpool_output_size(input_spatial, kernel, stride, padding, output_size, op: 
                     f"{op}: invalid output_size {tuple(output_size)}: dim {d} must be strictly between "
                     f"{base - s} and {base + s} (default {base} +- stride {s})"
                 )
-    if any(size <= 0 for size in sizes):
-        raise ValueError(f"{op}: output size must be positive, got {sizes}")
+    if any(size < 0 for size in sizes):
+        raise ValueError(f"{op}: output size must be non-negative, got {sizes}")
     return sizes
 
 
@@ -62,7 +64,9 @@ def max_unpool(input, indices, kernel_size, stride=None, padding=0, output_size=
     is unspecified, in PyTorch as here.
     """
     op = f"max_unpool{ndim}d"
-    layout = _args.layout_of(input, ndim, op, channels_last)
+    # torch: an unbatched input may have zero channels (only spatial dims are checked)
+    layout = _args.layout_of(input, ndim, op, channels_last,
+                             empty_channels=len(getattr(input, "shape", ())) == ndim + 1)
     _args.check_float(input, op)
     if not hasattr(indices, "shape") or tuple(indices.shape) != tuple(input.shape):
         raise ValueError(
@@ -77,7 +81,14 @@ def max_unpool(input, indices, kernel_size, stride=None, padding=0, output_size=
     out_spatial = unpool_output_size(layout.spatial_shape(input), kernel, stride, padding, output_size, op,
                                      channels_last)
     plane = math.prod(out_spatial)
+    if plane == 0:  # PyTorch: an empty output, no index is checked (there is nothing to write)
+        shape = list(layout.batch_shape(input.shape))
+        for axis, size in zip(layout.spatial_axes, out_spatial):
+            shape[axis] = size
+        return layout.unbatch(jnp.zeros(shape, input.dtype))
     _check_concrete_indices(indices, plane, out_spatial, op)
+    # a plane past int32 needs 64-bit indices: a clear error without x64, never a wraparound
+    _args.index_dtype(out_spatial, op)
 
     x, idx = layout.batch(input), layout.batch(indices)
     if channels_last:  # scatter per (N, C) plane, channels-first internally
@@ -92,14 +103,17 @@ def max_unpool(input, indices, kernel_size, stride=None, padding=0, output_size=
 
 
 def _unpool_scatter(x, idx, out_spatial):
-    """The general case: scatter every plane's values to its indices."""
-    batch, channels = x.shape[:2]
-    cells = math.prod(x.shape[2:])
+    """The general case: scatter every (N, C) plane's values to its indices.
+
+    Batch and channels stay two separate leading axes (never merged by a reshape), so an input
+    sharded over either needs no communication.
+    """
+    lead, cells = x.shape[:2], math.prod(x.shape[2:])
     plane = math.prod(out_spatial)
-    x = x.reshape(batch * channels, cells)
-    idx = idx.reshape(batch * channels, cells)
+    x = x.reshape(lead + (cells,))
+    idx = idx.reshape(lead + (cells,))
     idx = jnp.where((idx < 0) | (idx >= plane), plane, idx)  # out of range: dropped, never wrapped
-    return _scatter_planes(x, idx, plane).reshape((batch, channels) + out_spatial)
+    return _scatter_planes(x, idx, plane).reshape(lead + out_spatial)
 
 
 def _unpool_tiled(x, idx, kernel, out_spatial):
@@ -144,27 +158,28 @@ def _unpool_tiled(x, idx, kernel, out_spatial):
     return lax.cond(jnp.all(in_block), blocks, lambda x, idx: _unpool_scatter(x, idx, out_spatial), x, idx)
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
+@functools.partial(jax.custom_jvp, nondiff_argnums=(2,))
 def _scatter_planes(x, idx, plane: int):
-    """``out[r, idx[r, j]] = x[r, j]`` into zero planes; ``idx == plane`` is dropped."""
-    rows = jnp.arange(x.shape[0])[:, None]
-    return jnp.zeros((x.shape[0], plane), x.dtype).at[rows, idx].set(x, mode="drop")
+    """``out[n, c, idx[n, c, k]] = x[n, c, k]`` into zero planes; ``idx == plane`` is dropped.
 
-
-def _scatter_planes_fwd(x, idx, plane):
-    return _scatter_planes(x, idx, plane), idx
-
-
-def _scatter_planes_bwd(plane, idx, g):
-    """PyTorch's max_unpool backward: every input gathers the gradient at its index.
-
-    (The VJP of a scatter-*set* would credit only one of several inputs sharing an index,
-    which happens whenever max-pool windows overlap.)
+    PyTorch's backward gathers the output gradient at every index, so when two inputs share an
+    index (overlapping max-pool windows) both receive it, though only one is visible in the
+    output.  JAX's own derivative of a scatter-*set* credits the visible one only; this JVP
+    uses a scatter-*add* tangent instead, whose transpose is exactly PyTorch's gather.
     """
-    return jnp.take_along_axis(g, idx, axis=1, mode="fill", fill_value=0), None
+    return jax.vmap(jax.vmap(functools.partial(_scatter_plane, plane=plane)))(x, idx)
 
 
-_scatter_planes.defvjp(_scatter_planes_fwd, _scatter_planes_bwd)
+def _scatter_plane(values, where, *, plane, add=False):
+    base = jnp.zeros((plane,), values.dtype).at[where]
+    return base.add(values, mode="drop") if add else base.set(values, mode="drop")
+
+
+@_scatter_planes.defjvp
+def _scatter_planes_jvp(plane, primals, tangents):
+    x, idx = primals
+    add = functools.partial(_scatter_plane, plane=plane, add=True)
+    return _scatter_planes(x, idx, plane), jax.vmap(jax.vmap(add))(tangents[0], idx)
 
 
 def _check_concrete_indices(indices, plane: int, out_spatial, op: str):
