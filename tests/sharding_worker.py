@@ -76,8 +76,22 @@ def _input(n):
     return rng.standard_normal((8, 8) + SPATIAL[n]).astype(np.float32)
 
 
+def _predicate_all_reduce(line: str) -> bool:
+    """An all-reduce of one boolean: a global branch predicate, no data moves."""
+    return re.search(r"= pred\[\] all-reduce(-start)?\(", line) is not None
+
+
 def collectives(hlo: str) -> list[str]:
-    return sorted({c for c in COLLECTIVES if re.search(rf"\b{c}(-start)?\(", hlo) or f" {c}(" in hlo or f"{c}-start" in hlo})
+    """Collectives in the program, except all-reduces of a single boolean (see below)."""
+    lines = [line for line in hlo.splitlines() if not _predicate_all_reduce(line)]
+    text = "\n".join(lines)
+    return sorted({c for c in COLLECTIVES if re.search(rf"\b{c}(-start)?\(", text) or f" {c}(" in text or f"{c}-start" in text})
+
+
+def predicate_all_reduces(hlo: str) -> int:
+    """max_unpool's blockwise fast path is taken when *all* indices lie in their own blocks:
+    one boolean reduced over every device, the only communication it adds."""
+    return sum(_predicate_all_reduce(line) for line in hlo.splitlines())
 
 
 def run_one(fn, n, split):
@@ -94,7 +108,8 @@ def run_one(fn, n, split):
     # largest error relative to the output's scale (float outputs; indices must be exact)
     error = max(float(np.max(np.abs(a.astype(np.float64) - b) / max(1.0, np.abs(b).max())))
                 if a.dtype.kind == "f" else float(not np.array_equal(a, b)) for a, b in pairs)
-    return {"equal": equal, "error": error, "collectives": collectives(hlo), "hlo": hlo}
+    return {"equal": equal, "error": error, "collectives": collectives(hlo),
+            "predicate_all_reduces": predicate_all_reduces(hlo), "hlo": hlo}
 
 
 def data_parallel_step():
@@ -138,8 +153,8 @@ def main():
     report = []
     for name, n, fn, split in cases():
         r = run_one(fn, n, split)
-        report.append({"op": name, "split": split, "equal": r["equal"], "error": r["error"],
-                       "collectives": r["collectives"]})
+        report.append({key: r[key] for key in ("equal", "error", "collectives", "predicate_all_reduces")}
+                      | {"op": name, "split": split})
     print(json.dumps({"ops": report, "data_parallel": data_parallel_step()}))
 
 

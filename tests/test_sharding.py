@@ -41,9 +41,19 @@ def test_every_operator_and_split_ran(report):
 
 @pytest.mark.parametrize("op, split", [c for c in CASES if c[1] in worker.LOCAL])
 def test_batch_or_channel_split_is_exact_and_communication_free(report, op, split):
+    """Max values, indices and unpooling are bit-exact.  Sums (avg, LP, adaptive avg) may differ
+    in the last bit: XLA picks its float summation order per shape, and each device holds a
+    smaller shape; they are compared to 1e-6 of the output scale.  No collective moves data;
+    max_unpool alone reduces one boolean over the devices (its blockwise fast path applies when
+    every index lies in its own block, checked at run time)."""
     r = report["by_case"][(op, split)]
-    assert r["equal"], f"{op} split over {split}: differs from unsharded by {r['error']}"
+    if any(family in op for family in ("avg_pool", "lp_pool")):
+        assert r["error"] <= 1e-6, f"{op} split over {split}: error {r['error']}"
+    else:
+        assert r["equal"], f"{op} split over {split}: differs from unsharded by {r['error']}"
     assert r["collectives"] == [], f"{op} split over {split} communicates: {r['collectives']}"
+    if "max_unpool" not in op:  # (the boolean is reduced once per mesh axis)
+        assert r["predicate_all_reduces"] == 0, r["predicate_all_reduces"]
 
 
 @pytest.mark.parametrize("op", [name for name, split in CASES if split == "spatial"])
