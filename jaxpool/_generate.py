@@ -81,3 +81,13 @@ def new_class(name: str, base: type, module: str, doc: str, namespace: dict) -> 
         if isinstance(value, types.FunctionType):
             value.__module__ = module
     return cls
+
+
+def define_layers(namespace: dict, layer_class) -> list[str]:
+    """Put one class per :data:`jaxpool.layer_specs.LAYERS` entry into a framework module's
+    namespace (made by that module's ``layer_class``); returns their names for ``__all__``."""
+    from jaxpool.layer_specs import LAYERS
+
+    for spec in LAYERS.values():
+        namespace[spec.name] = layer_class(spec)
+    return list(LAYERS)

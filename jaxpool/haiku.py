@@ -25,7 +25,7 @@ Needs the ``haiku`` extra: ``pip install 'jaxpool[haiku]'``.
 from __future__ import annotations
 
 from jaxpool import _generate
-from jaxpool.layer_specs import LAYERS, LayerSpec, layer_doc
+from jaxpool.layer_specs import LayerSpec, layer_doc
 
 hk = _generate.require("haiku", "haiku", __name__)
 
@@ -77,8 +77,4 @@ def layer_class(spec: LayerSpec) -> type:
                                layer_doc(spec, "Haiku", CHANNELS_LAST_DEFAULT, extra), namespace)
 
 
-__all__ = ["layer_class", "CHANNELS_LAST_DEFAULT"]
-for _spec in LAYERS.values():
-    globals()[_spec.name] = layer_class(_spec)
-    __all__.append(_spec.name)
-del _spec
+__all__ = ["layer_class", "CHANNELS_LAST_DEFAULT", *_generate.define_layers(globals(), layer_class)]

@@ -26,7 +26,7 @@ from __future__ import annotations
 import dataclasses
 
 from jaxpool import _generate
-from jaxpool.layer_specs import LAYERS, PARAM_DOCS, REQUIRED, RNG_STREAM, LayerSpec, layer_doc
+from jaxpool.layer_specs import PARAM_DOCS, REQUIRED, RNG_STREAM, LayerSpec, layer_doc
 
 nn = _generate.require("flax.linen", "flax", __name__)
 
@@ -81,8 +81,4 @@ def layer_class(spec: LayerSpec) -> type:
                                layer_doc(spec, "Flax linen", CHANNELS_LAST_DEFAULT, extra), namespace)
 
 
-__all__ = ["layer_class", "CHANNELS_LAST_DEFAULT"]
-for _spec in LAYERS.values():
-    globals()[_spec.name] = layer_class(_spec)
-    __all__.append(_spec.name)
-del _spec
+__all__ = ["layer_class", "CHANNELS_LAST_DEFAULT", *_generate.define_layers(globals(), layer_class)]

@@ -25,7 +25,7 @@ Needs the ``flax`` extra: ``pip install 'jaxpool[flax]'``.
 from __future__ import annotations
 
 from jaxpool import _generate
-from jaxpool.layer_specs import LAYERS, RNG_STREAM, LayerSpec, layer_doc
+from jaxpool.layer_specs import RNG_STREAM, LayerSpec, layer_doc
 
 _flax_nnx = _generate.require("flax.nnx", "flax", __name__)
 Module, Rngs, RngStream = _flax_nnx.Module, _flax_nnx.Rngs, _flax_nnx.RngStream
@@ -130,8 +130,4 @@ def layer_class(spec: LayerSpec) -> type:
                                layer_doc(spec, "Flax NNX", CHANNELS_LAST_DEFAULT, extra), namespace)
 
 
-__all__ = ["layer_class", "CHANNELS_LAST_DEFAULT"]
-for _spec in LAYERS.values():
-    globals()[_spec.name] = layer_class(_spec)
-    __all__.append(_spec.name)
-del _spec
+__all__ = ["layer_class", "CHANNELS_LAST_DEFAULT", *_generate.define_layers(globals(), layer_class)]
