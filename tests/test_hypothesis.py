@@ -60,6 +60,8 @@ def case(draw, family: str):
         return parity.Case(op, shape, (k, s, p, d, ceil), (("return_indices", draw(st.booleans())),),
                            dtype, draw(VALUES), channels_last, seed)
     if family == "avg_pool":
+        if ndim == 3:  # torch's avg_pool3d: every input size >= kernel, padding not counted
+            shape = lead + tuple(max(n, kk) for n, kk in zip(size, k))
         kwargs = (("count_include_pad", draw(st.booleans())),)
         if ndim > 1 and draw(st.booleans()):
             kwargs += (("divisor_override", draw(st.integers(1, 9))),)
@@ -67,10 +69,16 @@ def case(draw, family: str):
     if family == "lp_pool":
         norm = draw(st.sampled_from((1, 2, 3, 1.5, 0.5, float("inf"), float("-inf"), -1)))
         shape = lead + tuple(max(n, kk) for n, kk in zip(size, k))
-        return parity.Case(op, shape, (norm, k, s, ceil), (), draw(FLOATS), "normal", channels_last, seed)
-    # max_unpool: pooled by torch's max_pool (floor mode, no dilation), then unpooled
-    shape = lead + tuple(max(n, kk) for n, kk in zip(size, k))
-    return parity.Case(op, shape, (k, s, p), (), draw(FLOATS), "normal", channels_last, seed)
+        kernel = k[0] if ndim == 1 else k  # torch's lp_pool1d multiplies by an int kernel_size
+        return parity.Case(op, shape, (norm, kernel, s, ceil), (), draw(FLOATS), "normal", channels_last, seed)
+    # max_unpool: pooled by torch's max_pool (floor mode, no dilation), then unpooled back to
+    # the pooled input's size; where padding/stride make that size unreachable, stride = kernel
+    # without padding always reaches it.
+    spatial = tuple(max(n, kk) for n, kk in zip(size, k))
+    if not all(parity._fits("max_unpool", ndim, *axis, 1, False) for axis in zip(spatial, k, s, p)):
+        s, p = k, (0,) * ndim
+    return parity.Case(op, lead + spatial, (k, s, p), (("output_size", spatial),), draw(FLOATS), "normal",
+                       channels_last, seed)
 
 
 @pytest.mark.parametrize("family", parity.FAMILIES)
