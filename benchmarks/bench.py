@@ -82,7 +82,7 @@ def workloads() -> list[Workload]:
         return jaxpool.fractional_max_pool2d(x, 3, output_ratio=0.5, _random_samples=samples)
 
     def frac_torch(x, samples):
-        return F.fractional_max_pool2d(x, 3, output_ratio=0.5, _random_samples=samples)
+        return F.fractional_max_pool2d(x, 3, output_ratio=(0.5, 0.5), _random_samples=samples)  # torch takes len()
 
     def frac_samples(rng, shape):
         return (rng.random((shape[0], shape[1], 2)).astype(np.float32),)

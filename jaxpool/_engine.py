@@ -394,8 +394,10 @@ def _route(x, best, chosen, w: AxisWindows, axis: int, windowed: bool):
 
     @routed.defjvp
     def routed_jvp(primals, tangents):
-        _, best, chosen = primals
-        return best, _chosen_taps(tangents[0], chosen, w, axis, windowed)
+        # The primal output is routed(...) again, not ``best``: ``best`` carries no derivative
+        # (stop_gradient), and higher-order derivatives differentiate this rule itself.
+        x, best, chosen = primals
+        return routed(x, best, chosen), _chosen_taps(tangents[0], chosen, w, axis, windowed)
 
     return routed(x, best, chosen)
 

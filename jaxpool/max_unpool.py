@@ -88,18 +88,23 @@ def max_unpool(input, indices, kernel_size, stride=None, padding=0, output_size=
         return layout.unbatch(jnp.zeros(shape, input.dtype))
     _check_concrete_indices(indices, plane, out_spatial, op)
     # a plane past int32 needs 64-bit indices: a clear error without x64, never a wraparound
-    _args.index_dtype(out_spatial, op)
+    index_dtype = _args.index_dtype(out_spatial, op)
 
-    x, idx = layout.batch(input), layout.batch(indices)
+    x, idx = layout.batch(input), layout.batch(indices).astype(index_dtype)  # holds any plane index
     if channels_last:  # scatter per (N, C) plane, channels-first internally
         x, idx = jnp.moveaxis(x, -1, 1), jnp.moveaxis(idx, -1, 1)
-    if kernel == stride and not any(padding):
+    if kernel == stride and not any(padding) and plane <= _TILED_MAX_PLANE:
         out = _unpool_tiled(x, idx, kernel, out_spatial)
     else:
         out = _unpool_scatter(x, idx, out_spatial)
     if channels_last:
         out = jnp.moveaxis(out, 1, -1)
     return layout.unbatch(out)
+
+
+# The blockwise path builds a numpy table of one output plane at trace time; beyond this many
+# cells (64 MiB of int64) the scatter is used instead.
+_TILED_MAX_PLANE = 2**23
 
 
 def _unpool_scatter(x, idx, out_spatial):

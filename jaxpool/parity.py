@@ -85,9 +85,10 @@ def make_input(case: Case) -> np.ndarray:
             x[(pick >= 0.14) & (pick < 0.2)] = -np.inf
     if case.family == "lp_pool":
         p = case.args[0]
-        if not math.isinf(p) and (p < 0 or not float(p).is_integer()):
-            # fractional powers of negatives are NaN in both, and negative powers of mixed signs
-            # cancel catastrophically; positive inputs keep these cases informative
+        if not math.isinf(p) and p not in (1, 2):
+            # fractional powers of negatives are NaN in both, and odd or negative powers of mixed
+            # signs cancel catastrophically before the 1/p root; positive inputs keep these
+            # cases well-conditioned and informative
             x = np.abs(x) + 0.25
     return x.astype(jnp.dtype(case.dtype))
 
