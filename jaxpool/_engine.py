@@ -31,7 +31,6 @@ Performance on XLA:CPU (measured, see docs/performance.md):
 
 from __future__ import annotations
 
-import functools
 
 import jax
 import jax.numpy as jnp
@@ -435,21 +434,3 @@ def _torch_argmax_combine(a, b):
     else:
         prefer_b = (vb > va) | ((vb == va) & (ib < ia))
     return jnp.where(prefer_b, vb, va), jnp.where(prefer_b, ib, ia)
-
-
-@functools.partial(jax.custom_jvp, nondiff_argnums=(2,))
-def select_tap(xw: jax.Array, chosen: jax.Array, axis: int) -> jax.Array:
-    """``xw[..., chosen, ...]`` along ``axis``; its gradient is a one-hot mask, not a scatter.
-
-    A custom JVP (not VJP) so forward mode works too: the tangent is a one-hot masked sum,
-    linear in the tangent, and its transpose (the gradient) is the one-hot mask again.
-    """
-    return jnp.squeeze(jnp.take_along_axis(xw, jnp.expand_dims(chosen, axis), axis), axis)
-
-
-@select_tap.defjvp
-def _select_tap_jvp(axis, primals, tangents):
-    xw, chosen = primals
-    t = tangents[0]
-    hit = lax.broadcasted_iota(chosen.dtype, xw.shape, axis) == jnp.expand_dims(chosen, axis)
-    return select_tap(xw, chosen, axis), jnp.sum(jnp.where(hit, t, jnp.zeros((), t.dtype)), axis=axis)
