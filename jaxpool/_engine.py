@@ -31,6 +31,7 @@ Performance on XLA:CPU (measured, see docs/performance.md):
 
 from __future__ import annotations
 
+import functools
 
 import jax
 import jax.numpy as jnp
@@ -186,16 +187,81 @@ def _windowed(xp: jax.Array, positions: np.ndarray, axis: int, *, pieces: bool =
 def window_sum(x: jax.Array, tables: dict[int, AxisWindows]) -> jax.Array:
     """Sum of the in-bounds cells of every window (padding counts as zero).
 
-    Axes whose windows tile the input are summed together by one reshape-reduce; the other
-    axes tap by tap, one axis at a time.
+    Axes whose windows tile the input are summed together by one reshape-reduce; axes with
+    irregular windows (adaptive ``in % out != 0``) by a matrix product where that is cheap
+    (:func:`_summed_by_dots`); the other axes tap by tap, one axis at a time.
     """
     tiled = {a: t for a, w in tables.items() if (t := _tiling(w)) is not None}
+    dotted = {a: w for a, w in tables.items() if a not in tiled and _dot_is_cheaper(w)}
+    if dotted and jnp.issubdtype(x.dtype, jnp.floating):
+        return _summed_by_dots(x, tables, tiled, dotted)
+    return _window_sum(x, tables, tiled, {})
+
+
+def _window_sum(x, tables, tiled, dotted):
     if tiled:
         x = _sum_tiled(x, tables, tiled)
     for axis, w in sorted(tables.items(), reverse=True):
-        if axis not in tiled:
+        if axis in dotted:
+            x = _dot_axis(x, w, axis)
+        elif axis not in tiled:
             x = _sum_axis(x, w, axis)
     return x
+
+
+def _dot_is_cheaper(w: AxisWindows) -> bool:
+    """Irregular windows whose 0/1 membership matrix is small enough to multiply by.
+
+    A product costs ``in * out`` multiply-adds per row against about ``in + out`` reads for the
+    taps; XLA:CPU's matrix kernels beat its gathers by far more than the ratio allowed here.
+    """
+    if w.output_size == 0 or all(_is_progression(w.positions[:, j]) is not None
+                                 for j in range(w.max_length)):
+        return False
+    return w.input_size * w.output_size <= 32 * (w.input_size + w.output_size)
+
+
+@functools.lru_cache(maxsize=256)
+def membership(w: AxisWindows) -> np.ndarray:
+    """``(in, out)`` 0/1 matrix: 1 where input cell ``i`` lies in window ``o`` (valid taps)."""
+    matrix = np.zeros((w.input_size, w.output_size), np.float32)
+    rows = np.broadcast_to(np.arange(w.output_size)[:, None], w.positions.shape)
+    matrix[w.positions[w.valid], rows[w.valid]] = 1
+    matrix.setflags(write=False)
+    return matrix
+
+
+def _dot_axis(x: jax.Array, w: AxisWindows, axis: int) -> jax.Array:
+    """Window sums along ``axis`` as ``x @ membership``: linear, and its transpose is a product too."""
+    matrix = jnp.asarray(membership(w), x.dtype)
+    y = lax.dot_general(x, matrix, (((axis,), (0,)), ((), ())), precision=lax.Precision.HIGHEST)
+    return jnp.moveaxis(y, -1, axis)
+
+
+def _summed_by_dots(x, tables, tiled, dotted):
+    """Window sums with the irregular axes as matrix products, exact for inf and NaN.
+
+    A product multiplies every cell by 0 or 1, and ``0 * inf`` is NaN: one non-finite cell
+    spoils its whole plane, never less, so the result is used only when it is all finite and
+    otherwise recomputed tap by tap (``lax.cond``: under ``vmap`` both run, under sharding the
+    predicate is one boolean all-reduced).  An overflow to inf also takes the exact path.
+
+    The derivative is the product alone (linear; its transpose is a product too), so a
+    non-finite *cotangent* entry spreads NaN over its plane's gradient where PyTorch keeps it
+    to the window's cells.  Finite cotangents give PyTorch's gradient.
+    """
+
+    @jax.custom_jvp
+    def summed(x):
+        fast = _window_sum(x, tables, tiled, dotted)
+        exact = lambda: _window_sum(x, tables, tiled, {})  # noqa: E731
+        return lax.cond(jnp.all(jnp.isfinite(fast)), lambda: fast, exact)
+
+    @summed.defjvp
+    def summed_jvp(primals, tangents):
+        return summed(primals[0]), _window_sum(tangents[0], tables, tiled, dotted)
+
+    return summed(x)
 
 
 
@@ -233,6 +299,8 @@ def _sum_axis(x: jax.Array, w: AxisWindows, axis: int) -> jax.Array:
 
 
 def _sum_taps(x, w: AxisWindows, axis: int, pieces: bool):
+    if not pieces:  # gathers clip out-of-range positions and mask them: no padded copy of x
+        return _sum_gathered_taps(x, w, axis)
     xp, lo = _padded(x, w, axis)
     if w.max_length > MAX_UNROLLED_TAPS:
         xw = _windowed(xp, w.positions + lo, axis, pieces=pieces)
@@ -241,6 +309,24 @@ def _sum_taps(x, w: AxisWindows, axis: int, pieces: bool):
     for j in range(w.max_length):
         tap = _tap(xp, w.positions[:, j] + lo, axis, pieces=pieces)
         if not w.valid[:, j].all():  # padding reads zero already; this masks ragged windows
+            tap = jnp.where(along(w.valid[:, j], axis, x.ndim), tap, 0)
+        total = tap if total is None else total + tap
+    return total
+
+
+def _sum_gathered_taps(x, w: AxisWindows, axis: int):
+    """Forward window sums by gathers: positions are clipped into the input and every invalid
+    tap (padding, ragged window end) is masked, so ``x`` is never padded.  A padded copy of a
+    large input would be a temporary buffer as large as the input, which XLA:CPU allocates
+    (and the kernel faults in) on every call."""
+    positions = np.clip(w.positions, 0, w.input_size - 1)
+    if w.max_length > MAX_UNROLLED_TAPS:
+        xw = _windowed(x, positions, axis, pieces=False)
+        return jnp.sum(jnp.where(_window_table(w.valid, axis, x.ndim), xw, 0), axis=axis + 1)
+    total = None
+    for j in range(w.max_length):
+        tap = _tap(x, positions[:, j], axis, pieces=False)
+        if not w.valid[:, j].all():
             tap = jnp.where(along(w.valid[:, j], axis, x.ndim), tap, 0)
         total = tap if total is None else total + tap
     return total

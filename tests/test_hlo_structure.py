@@ -49,3 +49,13 @@ def test_tiled_unpool_has_a_scatter_free_branch():
     v, i = jaxpool.max_pool2d(X2[..., :32, :30], 2, 2, return_indices=True)
     text = jax.jit(lambda v: jaxpool.max_unpool2d(v, i, 2, 2)).lower(v).as_text()
     assert "case" in text or "if" in text  # lax.cond: blockwise branch or the general scatter
+
+
+def test_irregular_adaptive_average_is_matrix_products_both_ways():
+    """33 -> 7 windows are irregular: forward and backward multiply by the 0/1 window matrix
+    (XLA:CPU's matrix kernels), never gather or scatter, on the all-finite path."""
+    fn = OPS["adaptive_avg_pool2d_33to7"][1]
+    forward = jax.jit(fn).lower(X2).as_text()
+    backward = _backward_hlo(X2, fn)
+    assert forward.count("dot_general") >= 2 and backward.count("dot_general") >= 2
+    assert "scatter" not in backward and "gather" not in backward
