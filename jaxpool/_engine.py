@@ -89,13 +89,15 @@ def _padded(x: jax.Array, w: AxisWindows, axis: int) -> tuple[jax.Array, int]:
 # ------------------------------------------------------------------------- static takes
 
 
-def _tap(xp: jax.Array, pos: np.ndarray, axis: int, *, pieces: bool = True) -> jax.Array:
-    """``xp`` at static positions ``pos`` along ``axis``, without a gather where possible.
+def _tap(x: jax.Array, pos: np.ndarray, axis: int, *, pieces: bool = True) -> jax.Array:
+    """``x`` at static positions ``pos`` along ``axis``; positions outside the axis read 0.
 
     XLA's CPU gathers, and the scatter-adds that are their gradients, are an order of
     magnitude slower than slices, so static positions are decomposed into strided slices:
 
-    * an arithmetic progression is one strided slice;
+    * an arithmetic progression is one strided slice (of its in-range part, zero-padded to
+      full length: the input itself is never padded, as a padded copy of a large input is an
+      input-sized temporary that XLA:CPU allocates, and faults in, on every call);
     * periodic positions, ``pos[i + q] = pos[i] + p`` (adaptive windows with
       ``in / out = p / q``), are ``q`` strided slices interleaved by a stack and a reshape;
     * otherwise maximal runs of equally spaced positions are concatenated (a repeated
@@ -111,17 +113,42 @@ def _tap(xp: jax.Array, pos: np.ndarray, axis: int, *, pieces: bool = True) -> j
     """
     step = _is_progression(pos)
     if step is not None:
-        return lax.slice_in_dim(xp, int(pos[0]), int(pos[-1]) + 1, step, axis)
+        return _progression(x, pos, step, axis)
     if not pieces:
-        return jnp.take(xp, jnp.asarray(pos), axis=axis, mode="clip")
+        return _gather(x, pos, axis)
     phases, runs = _phases(pos), _runs(pos)
     if phases is not None and phases <= min(len(runs), MAX_SLICE_PIECES):
-        parts = [_tap(xp, pos[r::phases], axis) for r in range(phases)]
+        parts = [_tap(x, pos[r::phases], axis) for r in range(phases)]
         stacked = jnp.stack(parts, axis=axis + 1)  # (..., n / q, q, ...): phase r in column r
         return stacked.reshape(stacked.shape[:axis] + (pos.shape[0],) + stacked.shape[axis + 2 :])
     if len(runs) <= MAX_SLICE_PIECES:
-        return _take_runs(xp, runs, axis)
-    return jnp.take(xp, jnp.asarray(pos), axis=axis, mode="clip")
+        return _take_runs(x, runs, axis)
+    return _gather(x, pos, axis)
+
+
+def _gather(x: jax.Array, pos: np.ndarray, axis: int) -> jax.Array:
+    """A static gather along ``axis``; positions outside the axis read 0."""
+    inside = (pos >= 0) & (pos < x.shape[axis])
+    taken = jnp.take(x, jnp.asarray(np.clip(pos, 0, x.shape[axis] - 1)), axis=axis, mode="clip")
+    if inside.all():
+        return taken
+    return jnp.where(along(inside, axis, x.ndim), taken, np.zeros((), x.dtype))
+
+
+def _progression(x: jax.Array, pos: np.ndarray, step: int, axis: int) -> jax.Array:
+    """``x`` at the increasing progression ``pos``: one strided slice, zero outside the axis."""
+    inside = np.flatnonzero((pos >= 0) & (pos < x.shape[axis]))
+    if inside.size == 0:
+        shape = list(x.shape)
+        shape[axis] = pos.shape[0]
+        return jnp.zeros(shape, x.dtype)
+    first, last = int(inside[0]), int(inside[-1])
+    part = lax.slice_in_dim(x, int(pos[first]), int(pos[last]) + 1, step, axis)
+    if first == 0 and last == pos.shape[0] - 1:
+        return part
+    config = [(0, 0, 0)] * x.ndim
+    config[axis] = (first, pos.shape[0] - 1 - last, 0)
+    return lax.pad(part, np.zeros((), x.dtype), config)
 
 
 def _phases(pos: np.ndarray) -> int | None:
@@ -150,17 +177,22 @@ def _runs(pos: np.ndarray) -> list[tuple[int, int, int]]:
     return runs
 
 
-def _take_runs(xp, runs, axis):
+def _take_runs(x, runs, axis):
     parts = []
     for first, count, step in runs:
-        if step == 0:
-            part = lax.slice_in_dim(xp, first, first + 1, 1, axis)
+        if step == 0:  # one position, repeated
+            part = _progression(x, np.array([first]), 1, axis)
             shape = list(part.shape)
             shape[axis] = count
             parts.append(jnp.broadcast_to(part, shape))
         else:
-            parts.append(lax.slice_in_dim(xp, first, first + (count - 1) * step + 1, step, axis))
+            parts.append(_progression(x, first + step * np.arange(count), step, axis))
     return parts[0] if len(parts) == 1 else jnp.concatenate(parts, axis=axis)
+
+
+def _regular(w: AxisWindows) -> bool:
+    """Whether every tap of the axis is one strided slice (fixed windows; adaptive ``out | in``)."""
+    return all(_is_progression(w.positions[:, j]) is not None for j in range(w.max_length))
 
 
 def _tiling(w: AxisWindows) -> tuple[int, int] | None:
@@ -215,8 +247,7 @@ def _dot_is_cheaper(w: AxisWindows) -> bool:
     A product costs ``in * out`` multiply-adds per row against about ``in + out`` reads for the
     taps; XLA:CPU's matrix kernels beat its gathers by far more than the ratio allowed here.
     """
-    if w.output_size == 0 or all(_is_progression(w.positions[:, j]) is not None
-                                 for j in range(w.max_length)):
+    if w.output_size == 0 or _regular(w):
         return False
     return w.input_size * w.output_size <= 32 * (w.input_size + w.output_size)
 
@@ -284,7 +315,7 @@ def _sum_axis(x: jax.Array, w: AxisWindows, axis: int) -> jax.Array:
     The sum is linear, so its tangent is the same sum of the tangent; computing that one
     from slices makes the gradient a sum of pads instead of a gather's scatter-add.
     """
-    if all(_is_progression(w.positions[:, j]) is not None for j in range(w.max_length)):
+    if _regular(w):
         return _sum_taps(x, w, axis, pieces=True)
 
     @jax.custom_jvp
@@ -299,34 +330,13 @@ def _sum_axis(x: jax.Array, w: AxisWindows, axis: int) -> jax.Array:
 
 
 def _sum_taps(x, w: AxisWindows, axis: int, pieces: bool):
-    if not pieces:  # gathers clip out-of-range positions and mask them: no padded copy of x
-        return _sum_gathered_taps(x, w, axis)
-    xp, lo = _padded(x, w, axis)
     if w.max_length > MAX_UNROLLED_TAPS:
-        xw = _windowed(xp, w.positions + lo, axis, pieces=pieces)
+        xw = _windowed(x, w.positions, axis, pieces=pieces)
         return jnp.sum(jnp.where(_window_table(w.valid, axis, x.ndim), xw, 0), axis=axis + 1)
     total = None
     for j in range(w.max_length):
-        tap = _tap(xp, w.positions[:, j] + lo, axis, pieces=pieces)
+        tap = _tap(x, w.positions[:, j], axis, pieces=pieces)
         if not w.valid[:, j].all():  # padding reads zero already; this masks ragged windows
-            tap = jnp.where(along(w.valid[:, j], axis, x.ndim), tap, 0)
-        total = tap if total is None else total + tap
-    return total
-
-
-def _sum_gathered_taps(x, w: AxisWindows, axis: int):
-    """Forward window sums by gathers: positions are clipped into the input and every invalid
-    tap (padding, ragged window end) is masked, so ``x`` is never padded.  A padded copy of a
-    large input would be a temporary buffer as large as the input, which XLA:CPU allocates
-    (and the kernel faults in) on every call."""
-    positions = np.clip(w.positions, 0, w.input_size - 1)
-    if w.max_length > MAX_UNROLLED_TAPS:
-        xw = _windowed(x, positions, axis, pieces=False)
-        return jnp.sum(jnp.where(_window_table(w.valid, axis, x.ndim), xw, 0), axis=axis + 1)
-    total = None
-    for j in range(w.max_length):
-        tap = _tap(x, positions[:, j], axis, pieces=False)
-        if not w.valid[:, j].all():
             tap = jnp.where(along(w.valid[:, j], axis, x.ndim), tap, 0)
         total = tap if total is None else total + tap
     return total
@@ -356,10 +366,12 @@ def window_max(
     """
     index = None
     for n, (axis, w) in enumerate(sorted(tables.items(), reverse=True)):
+        if n:
+            x = _gathered_cotangent(x)
         if n and index is not None:
             index = _kept(index)  # and the values, inside _max_axis (not their gradient path)
         stride = None if plane_strides is None else plane_strides[axis]
-        if w.max_length > MAX_UNROLLED_TAPS:
+        if w.max_length > MAX_UNROLLED_TAPS :
             x, index = _max_axis_windowed(x, index, w, axis, stride, index_dtype)
         else:
             x, index = _max_axis(x, index, w, axis, stride, index_dtype, keep=bool(n and index is not None))
@@ -395,6 +407,23 @@ def _kept(a):
 
 
 
+@jax.custom_jvp
+def _gathered_cotangent(x):
+    """``x``, whose tangent (and so whose cotangent) passes an optimization barrier.
+
+    Between two axes of a max, the cotangent reaching the first axis' backward is a sum of one
+    pad per tap of the second axis.  Every tap of the first axis reads it, so XLA keeps the
+    pads as separate input-sized buffers and adds them inside each reader; the barrier makes
+    it write the sum once instead.
+    """
+    return x
+
+
+@_gathered_cotangent.defjvp
+def _gathered_cotangent_jvp(primals, tangents):
+    return _gathered_cotangent(primals[0]), lax.optimization_barrier(tangents[0])
+
+
 def _first_valid_tap(w: AxisWindows) -> np.ndarray:
     """``(out,)`` number of the first in-bounds tap of each window."""
     return np.argmax(w.valid, axis=1)
@@ -403,19 +432,77 @@ def _first_valid_tap(w: AxisWindows) -> np.ndarray:
 def _max_axis(x, index, w, axis, stride, index_dtype, keep=False):
     """Fold the taps of one axis with PyTorch's ``val > best || isnan(val)`` rule."""
     xs = lax.stop_gradient(x)
-    xp, lo = _padded(_kept(xs) if keep else xs, w, axis)
-    ip = None if index is None else _padded(index, w, axis)[0]
-    first = _first_valid_tap(w)
+    xp = _kept(xs) if keep else xs
     floating = jnp.issubdtype(x.dtype, jnp.floating)
+    if not _regular(w):
+        if stride is None and index is None and floating:
+            return _irregular_values(x, w, axis, keep), None
+        return _irregular_max(x, xp, index, w, axis, stride, index_dtype)
+    chosen, best, best_index = _fold(xp, w, axis, index, stride, index_dtype)
+    chosen = _materialised(chosen, w)
+    if stride is not None:  # the chosen cell's offset along this axis, plus the earlier axes'
+        offset = _chosen_cell(chosen, w, axis).astype(index_dtype) * np.asarray(stride, index_dtype)
+        best_index = offset if index is None else best_index + offset
+    if floating:
+        best = _route(x, best, chosen, w, axis, windowed=False)
+    return best, best_index
+
+
+def _chosen_cell(chosen, w: AxisWindows, axis: int):
+    """Position along the axis of every window's chosen tap."""
+    return jnp.asarray(along(w.starts, axis, chosen.ndim), np.int32) + chosen * np.int32(w.dilation)
+
+
+def _irregular_max(x, xp, index, w, axis, stride, index_dtype):
+    """Irregular windows (adaptive; every tap a gather): fold only the chosen tap, then read the
+    value and the earlier axes' index at the chosen cell.  A fold with one output is one fused
+    loop; with several, XLA:CPU writes every gathered tap out as an input-sized buffer."""
+    chosen = _materialised(_fold(xp, w, axis, None, None, None)[0], w)
+    cell = _chosen_cell(chosen, w, axis)
+    best = jnp.take_along_axis(xp, cell, axis=axis, mode="clip")
+    best_index = None
+    if stride is not None:
+        best_index = cell.astype(index_dtype) * np.asarray(stride, index_dtype)
+        if index is not None:
+            best_index = best_index + jnp.take_along_axis(index, cell, axis=axis, mode="clip")
+    if jnp.issubdtype(x.dtype, jnp.floating):
+        best = _route(x, best, chosen, w, axis, windowed=False)
+    return best, best_index
+
+
+def _irregular_values(x, w, axis, keep):
+    """Values only, irregular windows: the plain fold forward (one output, one fused loop);
+    its derivative folds the chosen tap instead (:func:`_irregular_max`)."""
+
+    def folded(x):
+        xs = lax.stop_gradient(x)
+        return _kept(xs) if keep else xs
+
+    @jax.custom_jvp
+    def values(x):
+        return _fold(folded(x), w, axis, None, None, None)[1]
+
+    @values.defjvp
+    def values_jvp(primals, tangents):
+        def routed(x):
+            return _irregular_max(x, folded(x), None, w, axis, None, None)[0]
+        return jax.jvp(routed, primals, tangents)
+
+    return values(x)
+
+
+def _fold(xp, w, axis, index, stride, index_dtype):
+    """``(chosen tap, value, earlier axes' index)`` of every window by PyTorch's scan rule.
+
+    ``index`` (the earlier axes' index, or None) is carried through the fold when given.
+    """
+    first = _first_valid_tap(w)
+    floating = jnp.issubdtype(xp.dtype, jnp.floating)
     best = best_index = chosen = None
     for j in range(w.max_length):
         pos = w.positions[:, j]
-        tap = _tap(xp, pos + lo, axis, pieces=False)
-        tap_index = None
-        if stride is not None:
-            tap_index = jnp.asarray(along(pos * stride, axis, x.ndim), index_dtype)
-            if ip is not None:
-                tap_index = tap_index + _tap(ip, pos + lo, axis, pieces=False)
+        tap = _tap(xp, pos, axis, pieces=False)
+        tap_index = None if index is None else _tap(index, pos, axis, pieces=False)
         if best is None:  # tap 0 is each window's first valid tap, or replaced below
             best, best_index, chosen = tap, tap_index, jnp.zeros(tap.shape, np.int32)
             continue
@@ -423,25 +510,20 @@ def _max_axis(x, index, w, axis, stride, index_dtype, keep=False):
         if floating:
             take = take | jnp.isnan(tap)
         if not w.valid[:, j].all():
-            take = take & along(w.valid[:, j], axis, x.ndim)
+            take = take & along(w.valid[:, j], axis, xp.ndim)
         if (first == j).any():
-            take = take | along(first == j, axis, x.ndim)
+            take = take | along(first == j, axis, xp.ndim)
         best = jnp.where(take, tap, best)
         chosen = jnp.where(take, np.int32(j), chosen)
         if tap_index is not None:
-            best_index = jnp.where(take, jnp.broadcast_to(tap_index, best.shape), best_index)
-    if best_index is not None:
-        best_index = jnp.broadcast_to(best_index, best.shape)
-    if floating:
-        best = _route(x, best, _materialised(chosen, w), w, axis, windowed=False)
-    return best, best_index
+            best_index = jnp.where(take, tap_index, best_index)
+    return chosen, best, best_index
 
 
 def _max_axis_windowed(x, index, w, axis, stride, index_dtype):
     """Long windows: take them into an extra axis, pick the tap with a variadic reduce."""
-    xp, lo = _padded(lax.stop_gradient(x), w, axis)
-    positions = w.positions + lo
-    xw = _windowed(xp, positions, axis, pieces=False)
+    positions = w.positions
+    xw = _windowed(lax.stop_gradient(x), positions, axis, pieces=False)
     taps = w.max_length
     tap_no = lax.broadcasted_iota(jnp.int32, xw.shape, axis + 1)
     valid = _window_table(w.valid, axis, x.ndim)
@@ -458,7 +540,7 @@ def _max_axis_windowed(x, index, w, axis, stride, index_dtype):
         return best, None
     tap_index = jnp.asarray(_window_table(w.positions * stride, axis, x.ndim), index_dtype)
     if index is not None:
-        tap_index = tap_index + _windowed(_padded(index, w, axis)[0], positions, axis, pieces=False)
+        tap_index = tap_index + _windowed(index, positions, axis, pieces=False)
     hit = lax.broadcasted_iota(jnp.int32, xw.shape, axis + 1) == jnp.expand_dims(chosen, axis + 1)
     picked = jnp.sum(jnp.where(hit, tap_index, 0), axis=axis + 1, dtype=index_dtype)
     return best, picked
@@ -489,15 +571,13 @@ def _route(x, best, chosen, w: AxisWindows, axis: int, windowed: bool):
 
 def _chosen_taps(x, chosen, w: AxisWindows, axis: int, windowed: bool):
     """Linear in ``x``: every window's value of ``x`` at its ``chosen`` tap."""
-    if windowed or _tiling(w) is not None:
-        xp, lo = _padded(x, w, axis)
-        xw = _windowed(xp, w.positions + lo, axis)
+    if windowed or _tiling(w) is not None or not _regular(w):
+        xw = _windowed(x, w.positions, axis)
         hit = lax.broadcasted_iota(chosen.dtype, xw.shape, axis + 1) == jnp.expand_dims(chosen, axis + 1)
         return jnp.sum(jnp.where(hit, xw, jnp.zeros((), x.dtype)), axis=axis + 1, dtype=x.dtype)
-    xp, lo = _padded(x, w, axis)
     total = None
     for j in range(w.max_length):
-        tap = jnp.where(chosen == j, _tap(xp, w.positions[:, j] + lo, axis), jnp.zeros((), x.dtype))
+        tap = jnp.where(chosen == j, _tap(x, w.positions[:, j], axis), jnp.zeros((), x.dtype))
         total = tap if total is None else total + tap
     return total
 
