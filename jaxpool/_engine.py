@@ -18,12 +18,21 @@ Reducing axis by axis is exact for PyTorch's rules, not an approximation:
 
 Performance on XLA:CPU (measured, see docs/performance.md):
 
+* nothing input-sized is written that the result does not need: taps slice the in-range part
+  of the input and pad the (output-sized) tap, never the input.  XLA:CPU allocates a fresh
+  temporary per call and faults its pages in (about 0.3 ms per MiB here), which made a padded
+  input copy cost more than the pooling itself;
 * axes whose windows tile the input (``kernel == stride``, no padding; adaptive with
-  ``in % out == 0``) are summed by one reshape-reduce over all such axes;
+  ``in % out == 0``) are summed by one reshape-reduce over all such axes, and their max is
+  folded over all N-d taps at once (:func:`_max_direct`), its gradient a masked reshape;
+* irregular adaptive averages are products with the 0/1 window matrix (:func:`_summed_by_dots`),
+  used when the result is finite;
 * the max fold runs on ``stop_gradient(x)`` and its derivative is a custom JVP "tangent at the
   chosen tap" (:func:`_route`), whose transpose is one masked pad per tap: differentiating
   the fold itself gives select chains that XLA recomputes per input cell;
 * the tap choice is materialised behind an op XLA does not duplicate (:func:`_materialised`);
+  irregular max folds output only that choice and read value and index at the chosen cell
+  (:func:`_irregular_max`), as a fold with several outputs makes XLA write every gathered tap;
 * derivatives take taps with strided slices (:func:`_tap`: progressions, periodic phases,
   runs), never gathers, so no scatter-add appears in a backward pass; forward folds may
   gather, which XLA computes once where fused slice pieces would be recomputed per tap.
@@ -32,6 +41,8 @@ Performance on XLA:CPU (measured, see docs/performance.md):
 from __future__ import annotations
 
 import functools
+import itertools
+import math
 
 import jax
 import jax.numpy as jnp
@@ -364,10 +375,10 @@ def window_max(
     reshape for tiled windows): no scatter, no select chain.  (A ``lax.reduce_window`` or
     ``jnp.max`` forward is not used: XLA:CPU's vectorised max can drop a NaN.)
     """
+    if _folds_directly(tables):
+        return _max_direct(x, tables, plane_strides, index_dtype)
     index = None
     for n, (axis, w) in enumerate(sorted(tables.items(), reverse=True)):
-        if n:
-            x = _gathered_cotangent(x)
         if n and index is not None:
             index = _kept(index)  # and the values, inside _max_axis (not their gradient path)
         stride = None if plane_strides is None else plane_strides[axis]
@@ -378,7 +389,125 @@ def window_max(
     return x, index
 
 
-def _materialised(chosen, w: AxisWindows):
+def _folds_directly(tables: dict[int, AxisWindows]) -> bool:
+    """Whether to fold the whole N-d window at once (see :func:`_max_direct`): windows that
+    tile every axis (``kernel == stride``, no padding: SegNet's 2x2) with few taps in all."""
+    return all(_tiling(w) is not None for w in tables.values()) and math.prod(
+        w.max_length for w in tables.values()) <= MAX_UNROLLED_TAPS
+
+
+def _max_direct(x, tables, plane_strides, index_dtype):
+    """Max and index of small regular windows, folding all ``prod(kernel)`` taps at once.
+
+    The taps are visited in row-major order and folded with PyTorch's own scan rule, which is
+    exactly PyTorch's loop; no per-axis intermediate is written, so the only buffers are the
+    output, the chosen tap numbers and, in a backward pass, the gradient (an intermediate the
+    size of the input after one axis costs its page faults on every call on XLA:CPU).
+    """
+    axes = sorted(tables)
+    combos = list(itertools.product(*(range(tables[a].max_length) for a in axes)))
+    xs = lax.stop_gradient(x)
+    floating = jnp.issubdtype(x.dtype, jnp.floating)
+    # row-major number of each window's first in-bounds tap
+    first = 0
+    for a in axes:
+        w = tables[a]
+        first = first * w.max_length + along(_first_valid_tap(w), a, x.ndim)
+    best = chosen = None
+    for t, combo in enumerate(combos):
+        tap = _tap_nd(xs, tables, axes, combo)
+        if best is None:
+            best, chosen = tap, jnp.zeros(tap.shape, np.int32)
+            continue
+        take = tap > best
+        if floating:
+            take = take | jnp.isnan(tap)
+        valid = _tap_valid(tables, axes, combo, x.ndim)
+        if valid is not None:
+            take = take & valid
+        if np.any(first == t):
+            take = take | (first == t)
+        best = jnp.where(take, tap, best)
+        chosen = jnp.where(take, np.int32(t), chosen)
+    chosen = _materialised(chosen, len(combos))
+    index = None
+    if plane_strides is not None:
+        index = jnp.zeros((), index_dtype)
+        rest = chosen
+        for a in reversed(axes):  # decode the row-major tap number, last axis first
+            w = tables[a]
+            j = rest % np.int32(w.max_length)
+            rest = rest // np.int32(w.max_length)
+            cell = jnp.asarray(along(w.starts, a, x.ndim), np.int32) + j * np.int32(w.dilation)
+            index = index + cell.astype(index_dtype) * np.asarray(plane_strides[a], index_dtype)
+    if floating:
+        best = _route_direct(x, best, chosen, tables, axes)
+    return best, index
+
+
+def _tap_nd(x, tables, axes, combo):
+    """``x`` at tap ``combo`` (one tap number per axis) of every window: one strided slice of
+    the in-range part and one pad (taps are never built from each other: XLA would write a
+    shared partial tap out instead of fusing it)."""
+    start, limit, strides = [0] * x.ndim, list(x.shape), [1] * x.ndim
+    config = [(0, 0, 0)] * x.ndim
+    for a, j in zip(axes, combo):
+        pos = tables[a].positions[:, j]
+        inside = np.flatnonzero((pos >= 0) & (pos < x.shape[a]))
+        first, last = int(inside[0]), int(inside[-1])  # a regular tap is in bounds somewhere
+        start[a], limit[a] = int(pos[first]), int(pos[last]) + 1
+        strides[a] = _is_progression(pos)
+        config[a] = (first, pos.shape[0] - 1 - last, 0)
+    tap = lax.slice(x, start, limit, strides)
+    if any(c != (0, 0, 0) for c in config):
+        tap = lax.pad(tap, np.zeros((), x.dtype), config)
+    return tap
+
+
+def _tap_valid(tables, axes, combo, ndim):
+    """Broadcastable mask of the windows whose tap ``combo`` is in bounds (None: all are)."""
+    valid = None
+    for a, j in zip(axes, combo):
+        v = tables[a].valid[:, j]
+        if not v.all():
+            v = along(v, a, ndim)
+            valid = v if valid is None else valid & v
+    return valid
+
+
+def _route_direct(x, best, chosen, tables, axes):
+    """:func:`_route` for a direct fold of tiling windows: the tangent at the chosen N-d tap,
+    taken from the tangent reshaped to ``(..., out, taps, ...)`` per axis, so that the gradient
+    is one select and reshape (no pad per tap)."""
+
+    @jax.custom_jvp
+    def routed(x, best, chosen):
+        return best
+
+    @routed.defjvp
+    def routed_jvp(primals, tangents):
+        x, best, chosen = primals
+        t = tangents[0]
+        shape, tap_axes, tap_number = [], [], 0
+        for a in range(t.ndim):
+            if a in tables:
+                w = tables[a]
+                first, stop = _tiling(w)
+                t = lax.slice_in_dim(t, first, stop, 1, a)
+                shape += [w.output_size, w.max_length]
+                tap_axes.append(len(shape) - 1)
+            else:
+                shape.append(t.shape[a])
+        for k in tap_axes:  # row-major tap number of every cell of the reshaped windows
+            tap_number = tap_number * shape[k] + lax.broadcasted_iota(np.int32, shape, k)
+        hit = jnp.expand_dims(chosen, tap_axes) == tap_number
+        picked = jnp.where(hit, t.reshape(shape), jnp.zeros((), t.dtype))
+        return routed(x, best, chosen), jnp.sum(picked, axis=tuple(tap_axes), dtype=t.dtype)
+
+    return routed(x, best, chosen)
+
+
+def _materialised(chosen, taps: int):
     """``chosen`` itself, behind an op XLA will not duplicate into its consumers.
 
     XLA fuses a cheap producer into every consumer that reads it, so a gradient loop that reads
@@ -386,7 +515,7 @@ def _materialised(chosen, w: AxisWindows):
     remainder (the identity here: ``0 <= chosen < taps``) counts as expensive, which keeps the
     fold in its own loop that writes the choices once.
     """
-    divisor = w.max_length + 1
+    divisor = taps + 1
     while divisor & (divisor - 1) == 0:  # XLA rewrites a power-of-two remainder as a cheap `and`
         divisor += 1
     return lax.rem(chosen.astype(np.int32), np.int32(divisor))
@@ -407,23 +536,6 @@ def _kept(a):
 
 
 
-@jax.custom_jvp
-def _gathered_cotangent(x):
-    """``x``, whose tangent (and so whose cotangent) passes an optimization barrier.
-
-    Between two axes of a max, the cotangent reaching the first axis' backward is a sum of one
-    pad per tap of the second axis.  Every tap of the first axis reads it, so XLA keeps the
-    pads as separate input-sized buffers and adds them inside each reader; the barrier makes
-    it write the sum once instead.
-    """
-    return x
-
-
-@_gathered_cotangent.defjvp
-def _gathered_cotangent_jvp(primals, tangents):
-    return _gathered_cotangent(primals[0]), lax.optimization_barrier(tangents[0])
-
-
 def _first_valid_tap(w: AxisWindows) -> np.ndarray:
     """``(out,)`` number of the first in-bounds tap of each window."""
     return np.argmax(w.valid, axis=1)
@@ -439,7 +551,7 @@ def _max_axis(x, index, w, axis, stride, index_dtype, keep=False):
             return _irregular_values(x, w, axis, keep), None
         return _irregular_max(x, xp, index, w, axis, stride, index_dtype)
     chosen, best, best_index = _fold(xp, w, axis, index, stride, index_dtype)
-    chosen = _materialised(chosen, w)
+    chosen = _materialised(chosen, w.max_length)
     if stride is not None:  # the chosen cell's offset along this axis, plus the earlier axes'
         offset = _chosen_cell(chosen, w, axis).astype(index_dtype) * np.asarray(stride, index_dtype)
         best_index = offset if index is None else best_index + offset
@@ -457,7 +569,7 @@ def _irregular_max(x, xp, index, w, axis, stride, index_dtype):
     """Irregular windows (adaptive; every tap a gather): fold only the chosen tap, then read the
     value and the earlier axes' index at the chosen cell.  A fold with one output is one fused
     loop; with several, XLA:CPU writes every gathered tap out as an input-sized buffer."""
-    chosen = _materialised(_fold(xp, w, axis, None, None, None)[0], w)
+    chosen = _materialised(_fold(xp, w, axis, None, None, None)[0], w.max_length)
     cell = _chosen_cell(chosen, w, axis)
     best = jnp.take_along_axis(xp, cell, axis=axis, mode="clip")
     best_index = None
