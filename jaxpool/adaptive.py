@@ -52,7 +52,10 @@ def adaptive_avg_pool(input, output_size, *, ndim: int, channels_last: bool = Fa
     tables = adaptive_tables(input, layout, output_size, op)
     shape = _output_shape(input, layout, tables)
     empty = math.prod(shape) == 0
-    if empty and ndim < 3:  # torch's 1-d/2-d kernel returns before checking the dtype
+    global_mean = all(w.output_size == 1 for w in tables.values())
+    if empty and ndim < 3 and not global_mean:
+        # torch's 1-d/2-d kernel returns before checking the dtype; an output of all ones is
+        # computed by ``input.mean()`` instead, which checks it first
         return layout.unbatch(jnp.zeros(shape, input.dtype))
     _args.check_float(input, op)
     if empty:

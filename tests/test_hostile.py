@@ -190,6 +190,21 @@ def test_empty_batch_matches_torch(name, jax_fn, torch_fn):
     assert grad.shape == x.shape
 
 
+@pytest.mark.parametrize("shape, n, output_size", [
+    ((1, 0, 4, 1), 2, 1), ((1, 0, 4, 1), 2, (1, 2)), ((1, 0, 4), 1, 1), ((1, 0, 4), 1, 2), ((0, 4, 3), 2, 1)])
+def test_empty_integer_adaptive_average_is_accepted_or_rejected_as_torch(shape, n, output_size):
+    """Empty integer input: torch's 1-d/2-d kernel returns before checking the dtype, except
+    for an output of all ones, which it computes with ``mean()`` (found by the fuzzer)."""
+    x = np.zeros(shape, np.int8)
+    try:
+        expected = getattr(F, f"adaptive_avg_pool{n}d")(torch.from_numpy(x), output_size)
+    except RuntimeError:
+        with pytest.raises(TypeError, match="floating"):
+            getattr(jaxpool, f"adaptive_avg_pool{n}d")(x, output_size)
+    else:
+        assert getattr(jaxpool, f"adaptive_avg_pool{n}d")(x, output_size).shape == tuple(expected.shape)
+
+
 # ----------------------------------------------------------------------- max_unpool indices
 
 @pytest.mark.parametrize("bad", [-1, -7, 24, 25, 10**6])
