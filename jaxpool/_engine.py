@@ -441,7 +441,7 @@ def _max_direct(x, tables, plane_strides, index_dtype):
             cell = jnp.asarray(along(w.starts, a, x.ndim), np.int32) + j * np.int32(w.dilation)
             index = index + cell.astype(index_dtype) * np.asarray(plane_strides[a], index_dtype)
     if floating:
-        best = _route_direct(x, best, chosen, tables, axes)
+        best = _route(x, best, chosen, functools.partial(_chosen_tiled_taps, tables=tables))
     return best, index
 
 
@@ -475,36 +475,25 @@ def _tap_valid(tables, axes, combo, ndim):
     return valid
 
 
-def _route_direct(x, best, chosen, tables, axes):
-    """:func:`_route` for a direct fold of tiling windows: the tangent at the chosen N-d tap,
-    taken from the tangent reshaped to ``(..., out, taps, ...)`` per axis, so that the gradient
-    is one select and reshape (no pad per tap)."""
-
-    @jax.custom_jvp
-    def routed(x, best, chosen):
-        return best
-
-    @routed.defjvp
-    def routed_jvp(primals, tangents):
-        x, best, chosen = primals
-        t = tangents[0]
-        shape, tap_axes, tap_number = [], [], 0
-        for a in range(t.ndim):
-            if a in tables:
-                w = tables[a]
-                first, stop = _tiling(w)
-                t = lax.slice_in_dim(t, first, stop, 1, a)
-                shape += [w.output_size, w.max_length]
-                tap_axes.append(len(shape) - 1)
-            else:
-                shape.append(t.shape[a])
-        for k in tap_axes:  # row-major tap number of every cell of the reshaped windows
-            tap_number = tap_number * shape[k] + lax.broadcasted_iota(np.int32, shape, k)
-        hit = jnp.expand_dims(chosen, tap_axes) == tap_number
-        picked = jnp.where(hit, t.reshape(shape), jnp.zeros((), t.dtype))
-        return routed(x, best, chosen), jnp.sum(picked, axis=tuple(tap_axes), dtype=t.dtype)
-
-    return routed(x, best, chosen)
+def _chosen_tiled_taps(t, chosen, tables: dict[int, AxisWindows]):
+    """Linear in ``t``: every window's value of ``t`` at its chosen N-d tap (row-major tap
+    number), for windows that tile every axis.  ``t`` is reshaped to ``(..., out, taps, ...)``
+    per axis, so the transpose (the gradient) is one select and reshape, no pad per tap."""
+    shape, tap_axes, tap_number = [], [], 0
+    for a in range(t.ndim):
+        if a in tables:
+            w = tables[a]
+            first, stop = _tiling(w)
+            t = lax.slice_in_dim(t, first, stop, 1, a)
+            shape += [w.output_size, w.max_length]
+            tap_axes.append(len(shape) - 1)
+        else:
+            shape.append(t.shape[a])
+    for k in tap_axes:
+        tap_number = tap_number * shape[k] + lax.broadcasted_iota(np.int32, shape, k)
+    hit = jnp.expand_dims(chosen, tap_axes) == tap_number
+    picked = jnp.where(hit, t.reshape(shape), jnp.zeros((), t.dtype))
+    return jnp.sum(picked, axis=tuple(tap_axes), dtype=t.dtype)
 
 
 def _materialised(chosen, taps: int):
@@ -556,7 +545,7 @@ def _max_axis(x, index, w, axis, stride, index_dtype, keep=False):
         offset = _chosen_cell(chosen, w, axis).astype(index_dtype) * np.asarray(stride, index_dtype)
         best_index = offset if index is None else best_index + offset
     if floating:
-        best = _route(x, best, chosen, w, axis, windowed=False)
+        best = _route(x, best, chosen, functools.partial(_chosen_taps, w=w, axis=axis, windowed=False))
     return best, best_index
 
 
@@ -578,7 +567,7 @@ def _irregular_max(x, xp, index, w, axis, stride, index_dtype):
         if index is not None:
             best_index = best_index + jnp.take_along_axis(index, cell, axis=axis, mode="clip")
     if jnp.issubdtype(x.dtype, jnp.floating):
-        best = _route(x, best, chosen, w, axis, windowed=False)
+        best = _route(x, best, chosen, functools.partial(_chosen_taps, w=w, axis=axis, windowed=False))
     return best, best_index
 
 
@@ -647,7 +636,7 @@ def _max_axis_windowed(x, index, w, axis, stride, index_dtype):
         (values, tap_no), (lowest(xw.dtype), np.int32(taps)), _torch_argmax_combine, (axis + 1,)
     )
     if jnp.issubdtype(x.dtype, jnp.floating):
-        best = _route(x, best, chosen, w, axis, windowed=True)
+        best = _route(x, best, chosen, functools.partial(_chosen_taps, w=w, axis=axis, windowed=True))
     if stride is None:
         return best, None
     tap_index = jnp.asarray(_window_table(w.positions * stride, axis, x.ndim), index_dtype)
@@ -658,11 +647,12 @@ def _max_axis_windowed(x, index, w, axis, stride, index_dtype):
     return best, picked
 
 
-def _route(x, best, chosen, w: AxisWindows, axis: int, windowed: bool):
+def _route(x, best, chosen, taps_at):
     """``best`` (computed from ``stop_gradient(x)``) with the derivative of a max over ``x``.
 
-    The tangent of a window max is the tangent of the chosen tap.  Written as a custom JVP,
-    reverse mode transposes it to ``where(chosen == j, g, 0)`` placed by a pad per tap, so the
+    The tangent of a window max is the tangent of the chosen tap: ``taps_at(t, chosen)``,
+    linear in ``t``.  Written as a custom JVP, reverse mode transposes it to
+    ``where(chosen == j, g, 0)`` placed by a pad per tap (or one masked reshape), so the
     gradient reaches exactly the recorded cell (ties and NaN included) at the cost of the
     forward pass, and forward mode works too.
     """
@@ -676,7 +666,7 @@ def _route(x, best, chosen, w: AxisWindows, axis: int, windowed: bool):
         # The primal output is routed(...) again, not ``best``: ``best`` carries no derivative
         # (stop_gradient), and higher-order derivatives differentiate this rule itself.
         x, best, chosen = primals
-        return routed(x, best, chosen), _chosen_taps(tangents[0], chosen, w, axis, windowed)
+        return routed(x, best, chosen), taps_at(tangents[0], chosen)
 
     return routed(x, best, chosen)
 
