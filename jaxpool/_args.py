@@ -17,7 +17,7 @@ import numpy as np
 
 def int_tuple(value, n: int, name: str, op: str, *, allow_none: bool = False) -> tuple:
     """An int or a sequence of 1 or ``n`` ints, as a tuple of ``n`` Python ints."""
-    if isinstance(value, (numbers.Integral, type(None))) and not isinstance(value, bool):
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
         items = (value,)
     elif isinstance(value, Sequence) and not isinstance(value, str):
         items = tuple(value)

@@ -326,7 +326,9 @@ def _build(family, ndim, config, dtype, values, channels_last, seed, rng) -> Cas
         out = tuple(o for _, o in config)
         if ndim == 1 and out[0] is None:  # torch's 1-d adaptive pools take no None
             out = spatial
-        output_size = out[0] if ndim == 1 or (len(set(out)) == 1 and rng.random() < 0.3) else out
+        # an int stands for equal sizes; None only inside a tuple (torch: TypeError for bare None)
+        single = len(set(out)) == 1 and out[0] is not None and rng.random() < 0.3
+        output_size = out[0] if ndim == 1 or single else out
         kwargs = (("return_indices", bool(rng.random() < 0.7)),) if family == "adaptive_max_pool" else ()
         return Case(op, _shape(rng, ndim, spatial), (output_size,), kwargs, dtype, values, channels_last, seed)
     spatial, k, s, p, d, ceil = (tuple(c[i] for c in config) for i in range(6))
