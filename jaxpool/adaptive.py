@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import jax.numpy as jnp
 
@@ -14,6 +15,8 @@ from jaxpool.max_pool import _max_over
 def adaptive_tables(input, layout: _args.Layout, output_size, op: str):
     """``{axis: windows.adaptive(in, out)}`` after PyTorch's checks; ``None`` keeps a size."""
     n = layout.n
+    if isinstance(output_size, Sequence) and len(output_size) != n:  # torch: no 1-tuple here
+        raise ValueError(f"{op}: output_size must be an int or a tuple of {n} sizes, got {output_size!r}")
     # torch's 1-d adaptive pools take ints only; 2-d/3-d accept None ("keep this size")
     sizes = _args.int_tuple(output_size, n, "output_size", op, allow_none=n > 1)
     spatial = layout.spatial_shape(input)

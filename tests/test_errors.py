@@ -36,6 +36,7 @@ RULES = [
     ("adaptive negative size", lambda m, x: m.adaptive_avg_pool2d(x, -1), "", ValueError, "output_size"),
     ("adaptive wrong length", lambda m, x: m.adaptive_max_pool2d(x, (2, 2, 2)), "", ValueError, "output_size"),
     ("adaptive float size", lambda m, x: m.adaptive_avg_pool2d(x, 2.5), "", TypeError, "output_size"),
+    ("adaptive 1-tuple size", lambda m, x: m.adaptive_avg_pool2d(x, (3,)), "", ValueError, "output_size"),
     ("adaptive bare None", lambda m, x: m.adaptive_max_pool2d(x, None), "", TypeError, "output_size"),
     ("adaptive 3-d bare None", lambda m, x: m.adaptive_avg_pool3d(x[None], None), "", TypeError, "output_size"),
     ("adaptive zero input", lambda m, x: m.adaptive_avg_pool2d(x[:, :, :0], 2), "", ValueError, "non-zero size"),

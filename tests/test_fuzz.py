@@ -14,9 +14,13 @@ Deliberate differences (README "Where jaxpool deliberately differs") are counted
   it: its backward writes out of bounds and corrupts the heap.
 * ``unpool arguments``: ``max_unpool`` with a non-positive kernel_size/stride or a negative
   padding; torch does not check them (only the resulting output size), jaxpool rejects them.
-* ``integer lp_pool``: torch's lp_pool is Python over ``input.pow(p)`` and avg_pool, so an
+* ``integer lp_pool`` (bool too): torch's lp_pool is Python over ``input.pow(p)`` and avg_pool, so an
   integer input passes when ``pow`` promotes it to float (fractional p) or stays int64;
   jaxpool's lp_pool takes floating input only (TypeError).
+* ``torch's global adaptive_avg_pool skips its rank check``: output size 1 is computed by
+  ``input.mean()`` before torch checks the rank; jaxpool rejects the wrong rank.
+* ``empty non-float max_unpool``: torch returns for an empty input before it checks the dtype;
+  jaxpool's max_unpool takes floating input only.
 * integer ``max_pool1d`` without indices: torch's index-free kernel lacks integer support;
   the comparison takes torch's values from its indices path (:mod:`jaxpool.parity`).
 
@@ -325,12 +329,16 @@ def _classify(case) -> str:
             return "known: unpool arguments"
         if case.op.startswith("adaptive_avg") and "non-zero size" in msg and _all_ones(case.args[0]):
             return "known: adaptive_avg to size 1 of an empty input"
-        if case.family == "lp_pool" and case.dtype in parity.INT_DTYPES and "dtype" in msg:
+        if case.family == "lp_pool" and case.dtype in parity.INT_DTYPES + ("bool",) and "dtype" in msg:
             return "known: integer lp_pool"
-        if case.op == "adaptive_avg_pool3d" and "dimensions" in msg and _all_ones(case.args[0]):
-            # aten's adaptive_avg_pool3d turns output size 1 into input.mean(-1, -2, -3) before
-            # checking the rank, so torch accepts a 3-d input there
-            return "known: torch's global adaptive_avg_pool3d skips its rank check"
+        if case.op in ("adaptive_avg_pool2d", "adaptive_avg_pool3d") and "dimensions" in msg \
+                and _all_ones(case.args[0]):
+            # aten's adaptive_avg_pool2d/3d turn output size 1 into input.mean(-1, -2[, -3])
+            # before checking the rank, so torch accepts a 2-d (resp. 3-d) input there
+            return "known: torch's global adaptive_avg_pool skips its rank check"
+        if case.family == "max_unpool" and "dtype" in msg and 0 in inputs[0].shape:
+            # torch's unpool kernel returns for an empty input before checking the dtype
+            return "known: empty non-float max_unpool"
         raise Mismatch(f"{case}: jaxpool rejects ({type(jax_error).__name__}: {msg}) but torch accepts")
     if torch_error is not None and "not implemented for" in str(torch_error):
         # torch's CPU kernel lacks this dtype (e.g. unbatched avg_pool3d/lp_pool3d in bfloat16,
