@@ -539,7 +539,7 @@ def _max_axis(x, index, w, axis, stride, index_dtype, keep=False):
         if stride is None and index is None and floating:
             return _irregular_values(x, w, axis, keep), None
         return _irregular_max(x, xp, index, w, axis, stride, index_dtype)
-    chosen, best, best_index = _fold(xp, w, axis, index, stride, index_dtype)
+    chosen, best, best_index = _fold(xp, w, axis, index)
     chosen = _materialised(chosen, w.max_length)
     if stride is not None:  # the chosen cell's offset along this axis, plus the earlier axes'
         offset = _chosen_cell(chosen, w, axis).astype(index_dtype) * np.asarray(stride, index_dtype)
@@ -558,7 +558,7 @@ def _irregular_max(x, xp, index, w, axis, stride, index_dtype):
     """Irregular windows (adaptive; every tap a gather): fold only the chosen tap, then read the
     value and the earlier axes' index at the chosen cell.  A fold with one output is one fused
     loop; with several, XLA:CPU writes every gathered tap out as an input-sized buffer."""
-    chosen = _materialised(_fold(xp, w, axis, None, None, None)[0], w.max_length)
+    chosen = _materialised(_fold(xp, w, axis, None)[0], w.max_length)
     cell = _chosen_cell(chosen, w, axis)
     best = jnp.take_along_axis(xp, cell, axis=axis, mode="clip")
     best_index = None
@@ -581,7 +581,7 @@ def _irregular_values(x, w, axis, keep):
 
     @jax.custom_jvp
     def values(x):
-        return _fold(folded(x), w, axis, None, None, None)[1]
+        return _fold(folded(x), w, axis, None)[1]
 
     @values.defjvp
     def values_jvp(primals, tangents):
@@ -592,7 +592,7 @@ def _irregular_values(x, w, axis, keep):
     return values(x)
 
 
-def _fold(xp, w, axis, index, stride, index_dtype):
+def _fold(xp, w, axis, index):
     """``(chosen tap, value, earlier axes' index)`` of every window by PyTorch's scan rule.
 
     ``index`` (the earlier axes' index, or None) is carried through the fold when given.
