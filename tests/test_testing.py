@@ -1,0 +1,81 @@
+"""The parity checker itself: its low-precision references must catch errors, not hide them.
+
+Both rules here came from the full sweep, where a float32 stand-in or torch's own half
+rounding made correct jaxpool results look wrong.
+"""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+import jaxpool
+from jaxpool import parity
+from jaxpool.testing import Mismatch, compare_with_torch
+
+# torch adds the gradient of 33 * 8 * 6 windows into some input cells, in float16, one
+# rounding each (adaptive upsampling (1, 9, 3) -> (33, 33, 14)).
+UPSAMPLING = parity.Case("adaptive_avg_pool3d", (2, 1, 1, 9, 3), ((33, 33, 14),), (), "float16", "ties", seed=176)
+# lp_pool3d, p = 0.5: the gradient of ``t ** 2`` times ``prod(kernel) = 125`` overflows float16.
+LP_OVERFLOW = [
+    parity.Case("lp_pool3d", (2, 7, 6, 11), (0.5, 5, (1, 1, 1), True), (), "float16", "normal", seed=241),
+    parity.Case("lp_pool3d", (3, 11, 5, 7), (0.5, (5, 5, 4), (2, 2, 1), False), (), "float16", "ties", seed=405),
+]
+
+
+def _gradients(case, cotangent_seed=None):
+    """jaxpool's and torch's (float16, and float32-widened) input gradients for ``case``."""
+    x = parity.make_input(case)
+    out_shape = parity._call_torch(case)(torch.from_numpy(x)).shape
+    cot = np.random.default_rng(case.seed).standard_normal(out_shape).astype(np.float32)
+    _, vjp = jax.vjp(parity._call_jax(case), jnp.asarray(x))
+    (jg,) = vjp(jnp.asarray(cot).astype(x.dtype))
+    grads = []
+    for dtype in (torch.float16, torch.float32):
+        tx = torch.from_numpy(x).to(dtype).requires_grad_(True)
+        (tg,) = torch.autograd.grad(parity._call_torch(case)(tx), tx, torch.from_numpy(cot).to(dtype))
+        grads.append(tg.float().numpy())
+    return np.asarray(jg, np.float32), *grads
+
+
+def test_half_gradient_accumulated_in_half_by_torch_is_checked_against_float32_torch():
+    jax_grad, torch_half, torch_wide = _gradients(UPSAMPLING)
+    # torch's half result really is off by more than the half tolerance (4e-3 of the scale) ...
+    scale = np.abs(torch_wide).max()
+    assert np.abs(torch_half - torch_wide).max() > 4e-3 * scale
+    # ... jaxpool is the float32 gradient, rounded once
+    np.testing.assert_allclose(jax_grad, torch_wide, rtol=1e-3, atol=1e-3 * scale)
+    parity.run_case(UPSAMPLING)
+
+
+def test_a_wrong_half_gradient_matches_neither_torch_result():
+    x = parity.make_input(UPSAMPLING)
+
+    def two_percent_off(x):  # same values, gradient scaled by 1.02
+        y = jaxpool.adaptive_avg_pool3d(x, (33, 33, 14))
+        return y + np.float16(0.02) * (y - jax.lax.stop_gradient(y))
+
+    with pytest.raises(Mismatch, match="gradient of input 0"):
+        compare_with_torch(two_percent_off, lambda t: F.adaptive_avg_pool3d(t, (33, 33, 14)), x,
+                           seed=UPSAMPLING.seed)
+
+
+@pytest.mark.parametrize("case", LP_OVERFLOW, ids=str)
+def test_lp_pool3d_half_reference_overflows_where_torch_would(case):
+    """torch's CPU has no float16 avg_pool3d; the reference runs torch's lp_pool3d formula in
+    float16 around a float32 avg_pool3d, so its gradient overflows as torch's formula does."""
+    jax_grad, torch_half, torch_wide = _gradients(case)
+    assert np.isinf(torch_half).any() and np.isfinite(torch_wide).all()
+    np.testing.assert_array_equal(np.isinf(jax_grad), np.isinf(torch_half))
+    parity.run_case(case)
+
+
+def test_the_widened_avg_pool3d_is_lent_only_for_the_call():
+    native = F.avg_pool3d
+    case = LP_OVERFLOW[0]
+    parity._call_torch(case)(torch.from_numpy(parity.make_input(case)))
+    assert F.avg_pool3d is native
+    with pytest.raises(RuntimeError, match="Half"):
+        F.avg_pool3d(torch.ones(1, 1, 2, 2, 2, dtype=torch.float16), 2)
