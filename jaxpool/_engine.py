@@ -25,8 +25,8 @@ Performance on XLA:CPU (measured, see docs/performance.md):
 * axes whose windows tile the input (``kernel == stride``, no padding; adaptive with
   ``in % out == 0``) are summed by one reshape-reduce over all such axes, and their max is
   folded over all N-d taps at once (:func:`_max_direct`), its gradient a masked reshape;
-* irregular adaptive sums take their taps as slice pieces and are differentiated through
-  the transposed windows (:func:`_sum_axis`): a gather of the cotangent per input cell;
+* irregular adaptive averages are products with the 0/1 window matrix (:func:`_summed_by_dots`),
+  used when the result is finite;
 * the max fold runs on ``stop_gradient(x)`` and its derivative is a custom JVP "tangent at the
   chosen tap" (:func:`_route`), whose transpose is one masked pad per tap: differentiating
   the fold itself gives select chains that XLA recomputes per input cell;
@@ -49,7 +49,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from jaxpool.windows import AxisWindows, transposed
+from jaxpool.windows import AxisWindows
 
 # Windows with more taps than this are reduced as a materialised axis, not tap by tap.
 MAX_UNROLLED_TAPS = 16
@@ -230,16 +230,82 @@ def _windowed(xp: jax.Array, positions: np.ndarray, axis: int, *, pieces: bool =
 def window_sum(x: jax.Array, tables: dict[int, AxisWindows]) -> jax.Array:
     """Sum of the in-bounds cells of every window (padding counts as zero).
 
-    Axes whose windows tile the input are summed together by one reshape-reduce; the other
-    axes tap by tap, one axis at a time, the last (minor) axis first.
+    Axes whose windows tile the input are summed together by one reshape-reduce; axes with
+    irregular windows (adaptive ``in % out != 0``) by a matrix product where that is cheap
+    (:func:`_summed_by_dots`); the other axes tap by tap, one axis at a time.
     """
     tiled = {a: t for a, w in tables.items() if (t := _tiling(w)) is not None}
+    dotted = {a: w for a, w in tables.items() if a not in tiled and _dot_is_cheaper(w)}
+    if dotted and jnp.issubdtype(x.dtype, jnp.floating):
+        return _summed_by_dots(x, tables, tiled, dotted)
+    return _window_sum(x, tables, tiled, {})
+
+
+def _window_sum(x, tables, tiled, dotted):
     if tiled:
         x = _sum_tiled(x, tables, tiled)
     for axis, w in sorted(tables.items(), reverse=True):
-        if axis not in tiled:
+        if axis in dotted:
+            x = _dot_axis(x, w, axis)
+        elif axis not in tiled:
             x = _sum_axis(x, w, axis)
     return x
+
+
+def _dot_is_cheaper(w: AxisWindows) -> bool:
+    """Irregular windows whose 0/1 membership matrix is small enough to multiply by.
+
+    A product costs ``in * out`` multiply-adds per row against about ``in + out`` reads for the
+    taps; XLA:CPU's matrix kernels beat its gathers by far more than the ratio allowed here.
+    """
+    if w.output_size == 0 or _regular(w):
+        return False
+    return w.input_size * w.output_size <= 32 * (w.input_size + w.output_size)
+
+
+@functools.lru_cache(maxsize=256)
+def membership(w: AxisWindows) -> np.ndarray:
+    """``(in, out)`` 0/1 matrix: 1 where input cell ``i`` lies in window ``o`` (valid taps)."""
+    matrix = np.zeros((w.input_size, w.output_size), np.float32)
+    rows = np.broadcast_to(np.arange(w.output_size)[:, None], w.positions.shape)
+    matrix[w.positions[w.valid], rows[w.valid]] = 1
+    matrix.setflags(write=False)
+    return matrix
+
+
+def _dot_axis(x: jax.Array, w: AxisWindows, axis: int) -> jax.Array:
+    """Window sums along ``axis`` as ``x @ membership``: linear, and its transpose is a product too."""
+    matrix = jnp.asarray(membership(w), x.dtype)
+    y = lax.dot_general(x, matrix, (((axis,), (0,)), ((), ())), precision=lax.Precision.HIGHEST)
+    return jnp.moveaxis(y, -1, axis)
+
+
+def _summed_by_dots(x, tables, tiled, dotted):
+    """Window sums with the irregular axes as matrix products, exact for inf and NaN.
+
+    A product multiplies every cell by 0 or 1, and ``0 * inf`` is NaN: one non-finite cell
+    spoils its whole plane, never less, so the result is used only when it is all finite and
+    otherwise recomputed tap by tap (``lax.cond``: under ``vmap`` both run, under sharding the
+    predicate is one boolean all-reduced).  An overflow to inf also takes the exact path.
+
+    The derivative is the product alone (linear; its transpose is a product too), so a
+    non-finite *cotangent* entry spreads NaN over its plane's gradient where PyTorch keeps it
+    to the window's cells.  Finite cotangents give PyTorch's gradient.
+    """
+
+    @jax.custom_jvp
+    def summed(x):
+        fast = _window_sum(x, tables, tiled, dotted)
+        exact = lambda: _window_sum(x, tables, tiled, {})  # noqa: E731
+        return lax.cond(jnp.all(jnp.isfinite(fast)), lambda: fast, exact)
+
+    @summed.defjvp
+    def summed_jvp(primals, tangents):
+        return summed(primals[0]), _window_sum(tangents[0], tables, tiled, dotted)
+
+    return summed(x)
+
+
 
 
 def _sum_tiled(x, tables, tiled):
@@ -265,29 +331,13 @@ def _sum_axis(x: jax.Array, w: AxisWindows, axis: int) -> jax.Array:
 
     @jax.custom_jvp
     def window_sums(x):
-        return _sum_taps(x, w, axis, pieces=True)
+        return _sum_taps(x, w, axis, pieces=False)
 
     @window_sums.defjvp
     def window_sums_jvp(primals, tangents):
-        return window_sums(primals[0]), _scattered_sum(tangents[0], w, axis)
+        return _sum_taps(primals[0], w, axis, pieces=False), _sum_taps(tangents[0], w, axis, pieces=True)
 
     return window_sums(x)
-
-
-def _scattered_sum(t, w: AxisWindows, axis: int):
-    """The window sums of ``t`` written as scatter-adds over the transposed windows."""
-    tw = transposed(w)
-    out_shape = list(t.shape)
-    out_shape[axis] = w.output_size
-    total = jnp.zeros(out_shape, t.dtype)
-    lead = (slice(None),) * axis
-    pos = np.clip(tw.positions, 0, max(w.output_size - 1, 0))
-    for k in range(tw.max_length):
-        upd = t
-        if not tw.valid[:, k].all():
-            upd = jnp.where(along(tw.valid[:, k], axis, t.ndim), t, jnp.zeros((), t.dtype))
-        total = total.at[lead + (pos[:, k],)].add(upd)
-    return total
 
 
 def _sum_taps(x, w: AxisWindows, axis: int, pieces: bool):

@@ -35,7 +35,6 @@ __all__ = [
     "adaptive_start",
     "adaptive_end",
     "equivalent_fixed",
-    "transposed",
     "op_windows",
 ]
 
@@ -182,36 +181,6 @@ def equivalent_fixed(input_size: int, output_size: int) -> tuple[int, int] | Non
     if stride is None:
         return None
     return int(w.lengths[0]), stride
-
-
-@functools.lru_cache(maxsize=4096)
-def transposed(w: AxisWindows) -> AxisWindows:
-    """The windows seen from the input: for each input cell, the outputs that read it.
-
-    The result's "input" is ``w``'s output axis: cell ``i`` of ``w``'s input is read by the
-    outputs ``starts[i] .. starts[i] + lengths[i] - 1`` of the returned table.  This is the
-    table of a window sum's gradient (each input cell sums the cotangents of the windows that
-    contain it), and answers "which adaptive windows share this cell?":
-
-    >>> t = transposed(adaptive(5, 3))   # windows [0, 2), [1, 4), [3, 5)
-    >>> t.starts.tolist(), t.lengths.tolist()
-    ([0, 0, 1, 1, 2], [1, 2, 1, 2, 1])
-
-    Requires windows whose valid taps read each input cell from a contiguous range of outputs
-    (adaptive windows, undilated fixed windows); a cell no window reads gets length 0.
-    """
-    out, cells = np.nonzero(w.valid)
-    position = w.positions[out, cells]
-    order = np.lexsort((out, position))
-    position, out = position[order], out[order]
-    lengths = np.bincount(position, minlength=w.input_size).astype(np.int64)
-    first = np.zeros(w.input_size, np.int64)
-    if out.size:
-        first_entry = np.cumsum(lengths) - lengths
-        first[lengths > 0] = out[first_entry[lengths > 0]]
-        if np.any(out - np.repeat(first, lengths) != np.arange(out.size) - np.repeat(first_entry, lengths)):
-            raise ValueError("transposed: some input cell is read by a non-contiguous range of outputs")
-    return _frozen(AxisWindows(w.output_size, first, lengths))
 
 
 def op_windows(op: str, input_size, *args, **kwargs) -> tuple[AxisWindows, ...]:

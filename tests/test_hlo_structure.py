@@ -51,13 +51,11 @@ def test_tiled_unpool_has_a_scatter_free_branch():
     assert "case" in text or "if" in text  # lax.cond: blockwise branch or the general scatter
 
 
-def test_irregular_adaptive_average_slices_forward_and_gathers_backward():
-    """33 -> 7 windows are irregular: the forward sums slice pieces (no gather, no product);
-    the backward gathers, for each input cell, the cotangents of the windows that read it
-    (no scatter, no pad per slice piece)."""
+def test_irregular_adaptive_average_is_matrix_products_both_ways():
+    """33 -> 7 windows are irregular: forward and backward multiply by the 0/1 window matrix
+    (XLA:CPU's matrix kernels), never gather or scatter, on the all-finite path."""
     fn = OPS["adaptive_avg_pool2d_33to7"][1]
     forward = jax.jit(fn).lower(X2).as_text()
     backward = _backward_hlo(X2, fn)
-    assert "gather" not in forward and "dot_general" not in forward
-    assert "gather" in backward and "dot_general" not in backward
-    assert "scatter" not in backward and "pad(" not in backward
+    assert forward.count("dot_general") >= 2 and backward.count("dot_general") >= 2
+    assert "scatter" not in backward and "gather" not in backward

@@ -16,30 +16,6 @@ def test_adaptive_windows_of_the_seed_question():
     assert windows.adaptive(6, 8).describe() == [(0, 1), (0, 2), (1, 3), (2, 3), (3, 4), (3, 5), (4, 6), (5, 6)]
 
 
-def _membership(w):
-    """(in, out) 0/1 matrix of the valid taps, by brute force."""
-    m = np.zeros((w.input_size, w.output_size), int)
-    for o in range(w.output_size):
-        for j in range(w.lengths[o]):
-            p = w.starts[o] + j * w.dilation
-            if 0 <= p < w.input_size:
-                m[p, o] = 1
-    return m
-
-
-@pytest.mark.parametrize("w", [windows.adaptive(a, b) for a, b in itertools.product((1, 5, 9, 33), (1, 3, 7, 80))]
-                         + [windows.fixed(7, 3, 2, 1, 1, True), windows.fixed(10, 2, 3)], ids=repr)
-def test_transposed_windows_are_the_transposed_membership(w):
-    t = windows.transposed(w)
-    assert t.input_size == w.output_size and t.output_size == w.input_size
-    np.testing.assert_array_equal(_membership(t), _membership(w).T)  # kernel 2 stride 3: a gap
-
-
-def test_transposed_rejects_cells_read_by_scattered_outputs():
-    with pytest.raises(ValueError, match="non-contiguous"):
-        windows.transposed(windows.AxisWindows(4, np.array([0, 1, 0]), np.array([2, 1, 2])))
-
-
 @pytest.mark.parametrize("n_in, n_out", itertools.product(range(1, 16), range(1, 16)))
 def test_adaptive_windows_cover_the_input_and_match_torch_argmax(n_in, n_out):
     w = windows.adaptive(n_in, n_out)
