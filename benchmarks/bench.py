@@ -5,8 +5,9 @@ hits them alike:
 
 * the median time of jaxpool under ``jax.jit`` (warmed up, ``block_until_ready``) and of the
   same ``torch.nn.functional`` call in eager mode, forward (torch under ``no_grad``) and
-  forward+backward (``jax.vjp`` / ``.backward`` with a ones cotangent; both return the forward
-  output and the input gradient, so neither side can drop work);
+  forward+backward (``jax.vjp`` / ``.backward`` with a ones cotangent, passed to the jitted
+  program as an argument; both return the forward output and the input gradient, so neither
+  side can drop or constant-fold work);
 * the ratio jaxpool / torch (below 1 means jaxpool is faster);
 * the achieved fraction of the memory roofline of the forward pass: the bytes it must move
   (input read once, every output written once) divided by the bandwidth of a jitted elementwise
@@ -175,18 +176,22 @@ def _jax_callables(fn, x, extra, device):
 
     fwd = jax.jit(lambda x, *e: fn(x, *e))
 
-    def value_and_grad(x, *e):
+    def value_and_grad(x, cotangent, *e):
         def diff(x):
             out = fn(x, *e)
             return _first(out), out
 
         out, vjp, full = jax.vjp(diff, x, has_aux=True)
-        (grad,) = vjp(jnp.ones_like(out))
+        (grad,) = vjp(cotangent)
         return full, grad
 
+    # The ones cotangent is an argument, not a constant inside the program: XLA would fold the
+    # whole gradient of a linear op (an average) into a literal and time a copy.
+    out = _first(jax.eval_shape(fn, x, *extra))
+    cotangent = jax.device_put(jnp.ones(out.shape, out.dtype), x.sharding)
     bwd = jax.jit(value_and_grad)
     return (lambda: jax.block_until_ready(fwd(x, *extra)),
-            lambda: jax.block_until_ready(bwd(x, *extra)))
+            lambda: jax.block_until_ready(bwd(x, cotangent, *extra)))
 
 
 def _torch_callables(fn, x_np, extra_np, device):
