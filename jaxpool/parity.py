@@ -101,7 +101,7 @@ def _call_torch(case: Case, extra: dict | None = None):
     fn = getattr(F, case.op)
     kwargs = dict(case.kwargs, **(extra or {}))
     if (case.op, case.dtype) in TORCH_CPU_MISSING:
-        return lambda x: _with_widened_avg_pool3d(fn, x, *case.args, **kwargs)
+        return lambda x: _with_widened_avg_pool3d(case.op, x, *case.args, **kwargs)
     if case.family == "max_unpool":
         return lambda values, indices: fn(values, indices.long(), *case.args, **kwargs)
     if case.op == "max_pool1d" and case.dtype in INT_DTYPES and not kwargs.get("return_indices"):
@@ -111,8 +111,8 @@ def _call_torch(case: Case, extra: dict | None = None):
     return lambda x: fn(x, *case.args, **kwargs)
 
 
-def _with_widened_avg_pool3d(fn, x, *args, **kwargs):
-    """``fn(x, ...)`` in ``x``'s low precision, torch's ``avg_pool3d`` computed in float32.
+def _with_widened_avg_pool3d(op, x, *args, **kwargs):
+    """``torch.nn.functional.<op>(x, ...)`` in ``x``'s low precision, its ``avg_pool3d`` in float32.
 
     ``torch.nn.functional.lp_pool3d`` is Python calling the module's ``avg_pool3d``, so lending
     the module a widened ``avg_pool3d`` for the call keeps every other step of torch's formula
@@ -128,7 +128,7 @@ def _with_widened_avg_pool3d(fn, x, *args, **kwargs):
 
     F.avg_pool3d = widened
     try:
-        return (widened if fn is native else fn)(x, *args, **kwargs)
+        return getattr(F, op)(x, *args, **kwargs)
     finally:
         F.avg_pool3d = native
 

@@ -25,7 +25,7 @@ LP_OVERFLOW = [
 ]
 
 
-def _gradients(case, cotangent_seed=None):
+def _gradients(case):
     """jaxpool's and torch's (float16, and float32-widened) input gradients for ``case``."""
     x = parity.make_input(case)
     out_shape = parity._call_torch(case)(torch.from_numpy(x)).shape
