@@ -259,8 +259,9 @@ def test_unpool_bad_indices_under_jit_are_dropped_without_touching_other_planes(
 
 
 def test_one_non_finite_cell_in_a_large_irregular_adaptive_average_matches_torch():
-    """Irregular adaptive averages are matrix products, where one inf (0 * inf = NaN) would
-    spoil its whole plane; the result is then recomputed tap by tap, as torch sums."""
+    """Irregular adaptive averages are differentiated as matrix products, where one inf
+    (0 * inf = NaN) would spoil a whole plane; their values are summed tap by tap, as torch
+    sums, so a non-finite cell reaches exactly its windows."""
     x = RNG.standard_normal((2, 3, 33, 31)).astype(np.float32)
     x[0, 1, 17, 4] = np.inf
     x[1, 2, 3, 30] = np.nan

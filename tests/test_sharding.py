@@ -44,17 +44,15 @@ def test_batch_or_channel_split_is_exact_and_communication_free(report, op, spli
     """Max values, indices and unpooling are bit-exact.  Sums (avg, LP, adaptive avg) may differ
     in the last bit: XLA picks its float summation order per shape, and each device holds a
     smaller shape; they are compared to 1e-6 of the output scale.  No collective moves data.
-    Two ops reduce one boolean over the devices, a branch predicate checked at run time:
-    max_unpool (its blockwise fast path applies when every index lies in its own block) and
-    adaptive_avg_pool with irregular windows (its matrix-product path is used when the result
-    is all finite)."""
+    One op reduces one boolean over the devices, a branch predicate checked at run time:
+    max_unpool (its blockwise fast path applies when every index lies in its own block)."""
     r = report["by_case"][(op, split)]
     if any(family in op for family in ("avg_pool", "lp_pool")):
         assert r["error"] <= 1e-6, f"{op} split over {split}: error {r['error']}"
     else:
         assert r["equal"], f"{op} split over {split}: differs from unsharded by {r['error']}"
     assert r["collectives"] == [], f"{op} split over {split} communicates: {r['collectives']}"
-    if "max_unpool" in op or "adaptive_avg" in op:  # (once per mesh axis at most)
+    if "max_unpool" in op:  # (once per mesh axis at most)
         assert r["predicate_all_reduces"] <= 2, r["predicate_all_reduces"]
     else:
         assert r["predicate_all_reduces"] == 0, r["predicate_all_reduces"]
