@@ -393,8 +393,11 @@ def window_max(
     """
     if _folds_directly(tables):
         return _max_direct(x, tables, plane_strides, index_dtype)
-    if plane_strides is not None and _index_major_first(tables):
-        return _max_major_first(x, tables, plane_strides, index_dtype)
+    if _index_major_first(tables):
+        if plane_strides is not None:
+            return _max_major_first(x, tables, plane_strides, index_dtype)
+        if jnp.issubdtype(x.dtype, jnp.floating) and _plane_size(x, tables) < 2**31:
+            return _values_routed_by_index(x, tables), None
     index = None
     for n, (axis, w) in enumerate(sorted(tables.items(), reverse=True)):
         if n and index is not None:
@@ -425,7 +428,7 @@ def _max_major_first(x, tables, plane_strides, index_dtype):
     on ties (:func:`_fold_by_index`); along one axis the scan rule is that order already.
 
     Each fold outputs only its chosen taps; values and indices are then read at the chosen
-    cells, and the derivative is routed per axis as in :func:`_irregular_max`.
+    cells.  The derivative is the tangent at the flat index (:func:`_route_at_index`).
     """
     xs = lax.stop_gradient(x)
     value, index = xs, None
@@ -446,8 +449,61 @@ def _max_major_first(x, tables, plane_strides, index_dtype):
         else:
             index = jnp.take_along_axis(index, cell, axis=axis, mode="clip")
         value = jnp.take_along_axis(value, cell, axis=axis, mode="clip")
-        x = _route(x, value, chosen, functools.partial(_chosen_taps, w=w, axis=axis, windowed=False))
-    return x, index
+    if jnp.issubdtype(x.dtype, jnp.floating):
+        value = _route_at_index(x, value, index, sorted(tables))
+    return value, index
+
+
+def _plane_size(x, tables) -> int:
+    return math.prod(x.shape[a] for a in tables)
+
+
+def _values_routed_by_index(x, tables):
+    """Values only, for the windows of :func:`_max_major_first`: the plain folds forward
+    (minor axis first, one output per fold: the fastest forward), and as derivative that of
+    :func:`_max_major_first`, whose gradient is one scatter-add at the flat indices."""
+    axes = sorted(tables)
+    strides = {a: math.prod(x.shape[b] for b in axes if b > a) for a in axes}
+
+    @jax.custom_jvp
+    def values(x):
+        best = x
+        for n, (axis, w) in enumerate(sorted(tables.items(), reverse=True)):
+            best = _max_axis(best, None, w, axis, None, None, keep=False)[0]
+        return best
+
+    @values.defjvp
+    def values_jvp(primals, tangents):
+        return jax.jvp(lambda x: _max_major_first(x, tables, strides, np.int32)[0], primals, tangents)
+
+    return values(x)
+
+
+def _route_at_index(x, best, index, axes):
+    """``best`` (computed from ``stop_gradient(x)``) with the derivative of "``x`` at
+    ``index``", the flat offset of every window's chosen cell in its plane (the spatial
+    ``axes``, contiguous).  The tangent is a gather; its transpose, the gradient, is one
+    scatter-add of the output-sized cotangent into each plane, as PyTorch's backward: XLA:CPU
+    scatters 200k updates into a 35 MB gradient barely slower than it writes the zeros, where
+    routing per axis computed every input cell from the cotangent (33 -> 5 with indices:
+    forward+backward 29-56 -> 27-36 ms against torch's 23-33).
+    """
+    first, n = axes[0], len(axes)
+
+    def flat(a):
+        return a.reshape(a.shape[:first] + (-1,) + a.shape[first + n :])
+
+    @jax.custom_jvp
+    def routed(x, best, index):
+        return best
+
+    @routed.defjvp
+    def routed_jvp(primals, tangents):
+        x, best, index = primals
+        picked = jnp.take_along_axis(flat(tangents[0]), flat(index), axis=first, mode="promise_in_bounds")
+        return routed(x, best, index), picked.reshape(best.shape)
+
+    return routed(x, best, index)
 
 
 def _fold_by_index(value, index, w: AxisWindows, axis: int, pieces: bool):
