@@ -25,17 +25,21 @@ Performance on XLA:CPU (measured, see docs/performance.md):
 * axes whose windows tile the input (``kernel == stride``, no padding; adaptive with
   ``in % out == 0``) are summed by one reshape-reduce over all such axes, and their max is
   folded over all N-d taps at once (:func:`_max_direct`), its gradient a masked reshape;
-* irregular adaptive averages are products with the 0/1 window matrix (:func:`_summed_by_dots`),
-  used when the result is finite;
+* irregular adaptive averages sum their taps and are differentiated as products with the
+  0/1 window matrix (:func:`_summed_by_dots`);
 * the max fold runs on ``stop_gradient(x)`` and its derivative is a custom JVP "tangent at the
   chosen tap" (:func:`_route`), whose transpose is one masked pad per tap: differentiating
   the fold itself gives select chains that XLA recomputes per input cell;
 * the tap choice is materialised behind an op XLA does not duplicate (:func:`_materialised`);
-  irregular max folds output only that choice and read value and index at the chosen cell
-  (:func:`_irregular_max`), as a fold with several outputs makes XLA write every gathered tap;
-* derivatives take taps with strided slices (:func:`_tap`: progressions, periodic phases,
-  runs), never gathers, so no scatter-add appears in a backward pass; forward folds may
-  gather, which XLA computes once where fused slice pieces would be recomputed per tap.
+  irregular max folds output only that choice and read value and index at the chosen cell,
+  as a fold with several outputs makes XLA write every gathered tap; adaptive max folds the
+  major axes first and routes its derivative through the flat index
+  (:func:`_max_major_first`), so its gradient is one scatter-add of output-sized updates;
+* otherwise derivatives take taps with strided slices (:func:`_tap`: progressions, periodic
+  phases, runs), never gathers, so no input-sized scatter-add appears in a backward pass;
+  forward folds may gather, which XLA computes once where fused slice pieces would be
+  recomputed per tap (except along the minor axis, where XLA:CPU writes a gather
+  index-major: sums take slice pieces there).
 """
 
 from __future__ import annotations
