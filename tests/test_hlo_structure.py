@@ -1,5 +1,6 @@
 """The backward passes stay scatter-free (XLA:CPU scatters are an order of magnitude slower),
-except one scatter-add of the output-sized cotangent for irregular adaptive max pooling.
+except one scatter-add of the output-sized cotangent for irregular adaptive max pooling, and
+strided windows' gradients are assembled per stride phase, without interior pads.
 
 These pin the structural performance properties of the engine (docs/performance.md) on small
 shapes: they inspect the lowered program, never a timing.
@@ -85,3 +86,33 @@ def test_irregular_adaptive_average_sums_taps_forward_and_multiplies_backward():
     assert "scatter" not in backward and "gather" not in backward
 
 
+
+
+X3 = jnp.asarray(np.random.default_rng(2).standard_normal((1, 2, 17, 17, 17)), jnp.float32)
+
+# Strided regular windows: the gradient is built per stride phase of the input
+# (_engine._phase_taps), never as one interior pad per tap (a strided slice's transpose).
+STRIDED = {
+    "max_pool2d_k3s2p1": (X2, OPS["max_pool2d_k3s2p1"][1]),
+    "max_pool2d_indices": (X2, OPS["max_pool2d_indices"][1]),
+    "max_pool2d_dilated_ceil": (X2, OPS["max_pool2d_dilated_ceil"][1]),
+    "max_pool1d_k3s2p1": (X1, lambda x: jaxpool.max_pool1d(x, 3, 2, 1)),
+    "lp_pool2d": (X2, OPS["lp_pool2d"][1]),
+    "avg_pool2d_k3s2p1": (X2, lambda x: jaxpool.avg_pool2d(x, 3, 2, 1)),
+    "adaptive_avg_pool3d_17to4": (X3, lambda x: jaxpool.adaptive_avg_pool3d(x, 4)),
+}
+
+
+def _interior_pads(text):
+    return [m for m in re.findall(r"interior = \[([^\]]*)\]", text) if set(m.split(", ")) != {"0"}]
+
+
+@pytest.mark.parametrize("name", STRIDED)
+def test_strided_windows_backward_has_no_interior_pad(name):
+    x, fn = STRIDED[name]
+    assert _interior_pads(_backward_hlo(x, fn)) == []
+
+
+def test_the_interior_pad_check_can_fail():
+    """A strided slice's gradient is an interior pad: the assertion above would catch one."""
+    assert _interior_pads(_backward_hlo(X1, lambda x: x[..., 1::2]))
