@@ -380,9 +380,8 @@ def _sum_axis(x: jax.Array, w: AxisWindows, axis: int) -> jax.Array:
 def _sum_phase_taps(t, w: AxisWindows, axis: int):
     """Linear in ``t``: window sums of a regular axis from its stride phases
     (:func:`_phase_taps`), so the transpose interleaves the phases once."""
-    taps = {j: (j,) for j in range(w.max_length) if w.valid[:, j].any()}
     total = None
-    for j, tap in _phase_taps(t, {axis: w}, taps).items():
+    for j, tap in _phase_taps(t, {axis: w}, _reachable_taps({axis: w})).items():
         if not w.valid[:, j].all():
             tap = jnp.where(along(w.valid[:, j], axis, t.ndim), tap, 0)
         total = tap if total is None else total + tap
