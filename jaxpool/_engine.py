@@ -62,6 +62,8 @@ from jaxpool.windows import AxisWindows
 MAX_UNROLLED_TAPS = 16
 # A static take is split into at most this many slices before falling back to a gather.
 MAX_SLICE_PIECES = 48
+# Up to this many windows along an axis, irregular max folds slice each window (_per_window).
+MAX_SLAB_WINDOWS = 16
 
 
 def lowest(dtype) -> np.generic:
@@ -487,33 +489,119 @@ def _max_major_first(x, tables, plane_strides, index_dtype):
     folding the minor axis first (gathers across each row) was about twice as slow (33 -> 5:
     20 -> 10 ms).  PyTorch's pick is the maximum of a total order, "NaN above all values,
     later NaN above earlier; otherwise larger value, and on ties the smaller flat index", so
-    any axis order gives its cell provided every fold after the first compares flat indices
-    on ties (:func:`_fold_by_index`); along one axis the scan rule is that order already.
+    any axis order gives its cell: the first axis folds with PyTorch's scan rule (which is
+    that order along one axis) and records the chosen cell (:func:`_scan_fold`); every later
+    axis takes the maximum value of its taps and then, among the taps holding it, the one
+    that order prefers (:func:`_match_fold`).
 
-    Each fold outputs only its chosen taps; values and indices are then read at the chosen
-    cells.  The derivative is the tangent at the flat index (:func:`_route_at_index`).
+    The result is read at the final flat index, so a window's ``-0.0`` or ``+0.0`` is the
+    chosen cell's own.  The derivative is the tangent at that index (:func:`_route_at_index`).
     """
     xs = lax.stop_gradient(x)
-    value, index = xs, None
-    for axis, w in sorted(tables.items()):
-        if index is None:
-            chosen = _fold(value, w, axis, None)[0]
-        else:  # on the reduced array, slice pieces beat gathers along the minor axis (9.6 vs 12.7 ms)
-            chosen = _fold_by_index(value, index, w, axis, pieces=axis == x.ndim - 1)
-        chosen = _materialised(chosen, w.max_length)
-        cell = _chosen_cell(chosen, w, axis)
-        if index is None:  # flat index of every cell: chosen along this axis, own position elsewhere
-            index = cell.astype(index_dtype) * np.asarray(plane_strides[axis], index_dtype)
-            for other, stride in plane_strides.items():
-                if other != axis:
-                    position = lax.broadcasted_iota(index_dtype, cell.shape, other)
-                    index = index + position * np.asarray(stride, index_dtype)
-        else:
-            index = jnp.take_along_axis(index, cell, axis=axis, mode="clip")
-        value = jnp.take_along_axis(value, cell, axis=axis, mode="clip")
+    axes = sorted(tables)
+    value, cell = _scan_fold(xs, tables[axes[0]], axes[0])
+    index = cell.astype(index_dtype) * np.asarray(plane_strides[axes[0]], index_dtype)
+    for other in axes[1:]:
+        position = lax.broadcasted_iota(index_dtype, cell.shape, other)
+        index = index + position * np.asarray(plane_strides[other], index_dtype)
+    plane = _plane_size(x, tables)
+    for axis in axes[1:]:
+        value, index = _kept(value), _kept(index)  # else XLA redoes the last fold per tap
+        value, index = _match_fold(value, index, tables[axis], axis, plane)
+    value = _at_flat_index(xs, index, axes)
     if jnp.issubdtype(x.dtype, jnp.floating):
-        value = _route_at_index(x, value, index, sorted(tables))
+        value = _route_at_index(x, value, index, axes)
     return value, index
+
+
+def _per_window(arrays, w: AxisWindows, axis: int, reduce):
+    """``reduce(taps, cells, part)`` over the windows of ``w`` along ``axis`` of ``arrays``.
+
+    ``taps[j]`` is the tuple of the arrays' values at tap ``j``, ``cells[j]`` its position
+    along the axis (broadcastable), and ``part(a)`` the part of an output-sized ``a`` for the
+    windows being reduced.  A window's last cell stands in for its missing taps: no maximum,
+    and no choice between equal cells, can tell a repeated cell apart (adaptive windows, the
+    only ones here, have no padding).
+
+    Few windows are reduced one by one over static slices and concatenated, so every tap is
+    one slice of whole rows, which XLA:CPU vectorises; a gathered tap, or one made of slice
+    pieces, is several times slower (33 -> 5: the first fold 3-4 -> 1.4 ms, the minor axis
+    with indices 4.5 -> 1.5 ms).  Many windows take each tap for all of them at once, as a
+    slice where it is one and a gather otherwise.
+    """
+    last = w.starts + w.lengths - 1
+    if (w.starts < 0).any() or (last >= w.input_size).any():
+        raise AssertionError("_per_window takes windows without padding")
+    if w.output_size <= MAX_SLAB_WINDOWS:
+        parts = []
+        for k in range(w.output_size):
+            cells = range(int(w.starts[k]), int(last[k]) + 1)
+            taps = [tuple(lax.slice_in_dim(a, c, c + 1, 1, axis) for a in arrays) for c in cells]
+            parts.append(reduce(taps, [np.int32(c) for c in cells],
+                                lambda a, k=k: lax.slice_in_dim(a, k, k + 1, 1, axis)))
+        if len(parts) == 1:
+            return parts[0]
+        return tuple(jnp.concatenate(r, axis) for r in zip(*parts))
+    positions = np.minimum(w.positions, last[:, None])
+    ndim = arrays[0].ndim
+    taps = [tuple(_tap(a, positions[:, j], axis, pieces=False) for a in arrays)
+            for j in range(w.max_length)]
+    cells = [along(positions[:, j].astype(np.int32), axis, ndim) for j in range(w.max_length)]
+    return reduce(taps, cells, lambda a: a)
+
+
+def _scan_fold(x, w: AxisWindows, axis: int):
+    """``(value, position along axis)`` of every window's cell by PyTorch's scan rule,
+    ``val > best or isnan(val)``: the first maximum, the last NaN."""
+    floating = jnp.issubdtype(x.dtype, jnp.floating)
+
+    def reduce(taps, cells, part):
+        (best,), cell = taps[0], jnp.broadcast_to(cells[0], taps[0][0].shape)
+        for (tap,), here in zip(taps[1:], cells[1:]):
+            take = (tap > best) | jnp.isnan(tap) if floating else tap > best
+            best, cell = jnp.where(take, tap, best), jnp.where(take, here, cell)
+        return best, cell
+
+    return _per_window((x,), w, axis, reduce)
+
+
+def _match_fold(value, index, w: AxisWindows, axis: int, plane: int):
+    """``(value, flat index)`` of every window's cell along a later axis: its taps' maximum
+    value, then among the taps holding it the smallest flat index (the largest if the
+    maximum is NaN), PyTorch's total order (see :func:`_max_major_first`).
+
+    ``value``/``index`` are the earlier axes' choice at every cell.  The index is picked
+    without selects, as ``max((plane - order) * hit)`` with ``order`` the index (or its
+    mirror ``plane - 1 - index`` for NaN windows): XLA:CPU vectorises integer arithmetic
+    here, where a float comparison feeding an integer select was four times slower.
+    """
+    (best,) = _per_window((value,), w, axis, _scan_values)
+    nan_window = jnp.isnan(best)
+    top = np.asarray(plane, index.dtype)
+
+    def order(i, mirror):  # i, or plane - 1 - i where mirror is all ones
+        return i + (mirror & ((top - 1 - i) - i))
+
+    def reduce(taps, cells, part):
+        m, nan_m = part(best), part(nan_window)
+        mirror = -nan_m.astype(index.dtype)
+        found = None
+        for v, i in taps:
+            hit = ((v == m) | (nan_m & jnp.isnan(v))).astype(index.dtype)
+            score = (top - order(i, mirror)) * hit
+            found = score if found is None else jnp.maximum(found, score)
+        return (found,)
+
+    (found,) = _per_window((value, index), w, axis, reduce)
+    return best, order(top - found, -nan_window.astype(index.dtype))
+
+
+def _scan_values(taps, cells, part):
+    """The maximum of the taps by PyTorch's scan rule (NaN wins), as a 1-tuple."""
+    (best,) = taps[0]
+    for (tap,) in taps[1:]:
+        best = jnp.where((tap > best) | jnp.isnan(tap), tap, best)
+    return (best,)
 
 
 def _plane_size(x, tables) -> int:
@@ -562,30 +650,6 @@ def _at_flat_index(t, index, axes):
 
     picked = jnp.take_along_axis(flat(t), flat(index), axis=first, mode="promise_in_bounds")
     return picked.reshape(index.shape)
-
-
-def _fold_by_index(value, index, w: AxisWindows, axis: int, pieces: bool):
-    """Chosen tap of every window by PyTorch's total order over (value, flat index); see
-    :func:`_max_major_first`.  ``index`` holds each cell's flat index in its plane."""
-    first = _first_valid_tap(w)
-    best = best_index = chosen = None
-    for j in range(w.max_length):
-        pos = w.positions[:, j]
-        tap, tap_index = _tap(value, pos, axis, pieces=pieces), _tap(index, pos, axis, pieces=pieces)
-        if best is None:
-            best, best_index, chosen = tap, tap_index, jnp.zeros(tap.shape, np.int32)
-            continue
-        tap_nan, best_nan = jnp.isnan(tap), jnp.isnan(best)
-        take = jnp.where(tap_nan | best_nan, tap_nan & (~best_nan | (tap_index > best_index)),
-                         (tap > best) | ((tap == best) & (tap_index < best_index)))
-        if not w.valid[:, j].all():
-            take = take & along(w.valid[:, j], axis, value.ndim)
-        if (first == j).any():
-            take = take | along(first == j, axis, value.ndim)
-        best = jnp.where(take, tap, best)
-        best_index = jnp.where(take, tap_index, best_index)
-        chosen = jnp.where(take, np.int32(j), chosen)
-    return chosen
 
 
 def _folds_directly(tables: dict[int, AxisWindows]) -> bool:
