@@ -23,21 +23,23 @@ Performance on XLA:CPU (measured, see docs/performance.md):
   temporary per call and faults its pages in (about 0.3 ms per MiB here), which made a padded
   input copy cost more than the pooling itself;
 * axes whose windows tile the input (``kernel == stride``, no padding; adaptive with
-  ``in % out == 0``) are summed by one reshape-reduce over all such axes, and their max is
-  folded over all N-d taps at once (:func:`_max_direct`), its gradient a masked reshape;
+  ``in % out == 0``) are summed by one reshape-reduce over all such axes;
 * irregular adaptive averages sum their taps and are differentiated as products with the
   0/1 window matrix (:func:`_summed_by_dots`);
 * the max fold runs on ``stop_gradient(x)`` and its derivative is a custom JVP "tangent at the
-  chosen tap" (:func:`_route`), whose transpose is one masked pad per tap: differentiating
-  the fold itself gives select chains that XLA recomputes per input cell; overlapping fixed
-  windows (ResNet's 3x3/2) differentiate an N-d fold instead, whose gradient is assembled
-  per stride phase of the input from shifted output-sized cotangents
-  (:func:`_route_by_phases`);
+  chosen tap" (:func:`_route`): differentiating the fold itself gives select chains that XLA
+  recomputes per input cell;
+* max over regular windows with few N-d taps (fixed pools, ResNet's 3x3/2, SegNet's 2x2)
+  folds all N-d taps at once, block by block over windows with the same in-bounds taps so
+  that no tap is padded (:func:`_max_direct`); its gradient is a masked reshape for tiling
+  windows and is otherwise assembled per stride phase of the input from shifted
+  output-sized cotangents (:func:`_chosen_phase_taps`);
 * the tap choice is materialised behind an op XLA does not duplicate (:func:`_materialised`);
   irregular max folds output only that choice and read value and index at the chosen cell,
   as a fold with several outputs makes XLA write every gathered tap; adaptive max folds the
-  major axes first and routes its derivative through the flat index
-  (:func:`_max_major_first`), so its gradient is one scatter-add of output-sized updates;
+  major axes first, each window over static slices, later axes picking by value and then
+  by flat index (:func:`_max_major_first`), and routes its derivative through the flat
+  index, so its gradient is one scatter-add of output-sized updates;
 * otherwise derivatives take taps with strided slices (:func:`_tap`: progressions, periodic
   phases, runs), never gathers, so no input-sized scatter-add appears in a backward pass;
   forward folds may gather, which XLA computes once where fused slice pieces would be
@@ -432,8 +434,7 @@ def window_max(
             return _max_major_first(x, tables, plane_strides, index_dtype)
         if jnp.issubdtype(x.dtype, jnp.floating) and _plane_size(x, tables) < 2**31:
             return _values_routed_by_index(x, tables), None
-    routed_by_phases = _routes_by_phases(tables) and jnp.issubdtype(x.dtype, jnp.floating)
-    best, index = (lax.stop_gradient(x) if routed_by_phases else x), None
+    best, index = x, None
     for n, (axis, w) in enumerate(sorted(tables.items(), reverse=True)):
         if n and index is not None:
             index = _kept(index)  # and the values, inside _max_axis (not their gradient path)
@@ -442,37 +443,7 @@ def window_max(
             best, index = _max_axis_windowed(best, index, w, axis, stride, index_dtype)
         else:
             best, index = _max_axis(best, index, w, axis, stride, index_dtype, keep=bool(n and index is not None))
-    if routed_by_phases:
-        best = _route_by_phases(x, best, tables)
     return best, index
-
-
-def _routes_by_phases(tables: dict[int, AxisWindows]) -> bool:
-    """Whether the derivative is that of :func:`_max_direct` (:func:`_route_by_phases`):
-    overlapping or gapped regular windows (fixed pools) with few N-d taps."""
-    return all(_regular(w) for w in tables.values()) and math.prod(
-        w.max_length for w in tables.values()) <= MAX_UNROLLED_TAPS
-
-
-def _route_by_phases(x, best, tables: dict[int, AxisWindows]):
-    """``best`` (the axis-by-axis fold of ``stop_gradient(x)``) with the derivative of
-    :func:`_max_direct`, whose gradient is built phase by phase (:func:`_chosen_phase_taps`).
-
-    Forward, folding axis by axis is the fastest (ResNet's 3x3/2: 12 against 20 ms).
-    Backward, routing axis by axis transposes to an interior pad per tap read by every input
-    cell and redoes the first axis' fold inside the gradient's loop: forward+backward 60 ms
-    with a warm allocator, against 27 ms for the N-d choice routed by phases (torch 52-57).
-    """
-
-    @jax.custom_jvp
-    def routed(x, best):
-        return best
-
-    @routed.defjvp
-    def routed_jvp(primals, tangents):
-        return jax.jvp(lambda x: _max_direct(x, tables, None, None)[0], primals[:1], tangents[:1])
-
-    return routed(x, best)
 
 
 def _index_major_first(tables: dict[int, AxisWindows]) -> bool:
@@ -666,34 +637,19 @@ def _max_direct(x, tables, plane_strides, index_dtype):
     exactly PyTorch's loop; no per-axis intermediate is written, so the only buffers are the
     output, the chosen tap numbers and, in a backward pass, the gradient (an intermediate the
     size of the input after one axis costs its page faults on every call on XLA:CPU).
-    Windows that tile every axis route the gradient by a masked reshape; other regular
-    windows (reached only as a derivative, :func:`_route_by_phases`) by stride phases.
+    The fold runs block by block over windows with the same in-bounds taps
+    (:func:`_fold_blocks`), so no tap is padded: ResNet's 3x3/2 with padding 1 forward
+    16-21 -> 5-8 ms, against an axis-by-axis fold (padded taps written out, and the first
+    axis' result too).  Windows that tile every axis route the gradient by a masked reshape
+    (:func:`_chosen_tiled_taps`); other regular windows by stride phases
+    (:func:`_chosen_phase_taps`), reading the values again at the choice so that XLA writes
+    the choice once instead of redoing the fold inside the gradient's loop (forward+backward
+    170 ms without), and interleaving the phases once where per-tap strided slices would
+    transpose to interior pads that every input cell evaluates.
     """
     axes = sorted(tables)
     combos = _reachable_taps(tables)
-    xs = lax.stop_gradient(x)
-    floating = jnp.issubdtype(x.dtype, jnp.floating)
-    # row-major number of each window's first in-bounds tap
-    first = 0
-    for a in axes:
-        w = tables[a]
-        first = first * w.max_length + along(_first_valid_tap(w), a, x.ndim)
-    best = chosen = None
-    for t, combo in combos.items():
-        tap = _tap_nd(xs, tables, axes, combo)
-        if best is None:  # the first reachable tap; windows that lack it are forced below
-            best, chosen = tap, jnp.full(tap.shape, t, np.int32)
-            continue
-        take = tap > best
-        if floating:
-            take = take | jnp.isnan(tap)
-        valid = _tap_valid(tables, axes, combo, x.ndim)
-        if valid is not None:
-            take = take & valid
-        if np.any(first == t):
-            take = take | (first == t)
-        best = jnp.where(take, tap, best)
-        chosen = jnp.where(take, np.int32(t), chosen)
+    best, chosen = _fold_blocks(lax.stop_gradient(x), tables, combos)
     chosen = _materialised(chosen, math.prod(tables[a].max_length for a in axes))
     index = None
     if plane_strides is not None:
@@ -705,13 +661,99 @@ def _max_direct(x, tables, plane_strides, index_dtype):
             rest = rest // np.int32(w.max_length)
             cell = jnp.asarray(along(w.starts, a, x.ndim), np.int32) + j * np.int32(w.dilation)
             index = index + cell.astype(index_dtype) * np.asarray(plane_strides[a], index_dtype)
-    if floating:
+    if jnp.issubdtype(x.dtype, jnp.floating):
         if all(_tiling(w) is not None for w in tables.values()):
             best = _route(x, best, chosen, functools.partial(_chosen_tiled_taps, tables=tables))
         else:
             best = _route(x, best, chosen, functools.partial(_chosen_phase_taps, tables=tables, taps=combos),
-                          read=functools.partial(_read_phase_taps, tables=tables, taps=combos))
+                          read=functools.partial(_read_block_taps, tables=tables, taps=combos))
     return best, index
+
+
+def _fold_blocks(x, tables: dict[int, AxisWindows], combos: dict[int, tuple[int, ...]]):
+    """``(max, row-major tap number)`` of every N-d window by PyTorch's scan rule, folded over
+    blocks of windows whose in-bounds taps are the same (:func:`_by_blocks`)."""
+    floating = jnp.issubdtype(x.dtype, jnp.floating)
+
+    def fold(taps, part):
+        (t, best), rest = taps[0], taps[1:]
+        chosen = jnp.full(best.shape, t, np.int32)
+        for t, tap in rest:
+            take = (tap > best) | jnp.isnan(tap) if floating else tap > best
+            best, chosen = jnp.where(take, tap, best), jnp.where(take, np.int32(t), chosen)
+        return best, chosen
+
+    return _by_blocks(x, tables, combos, fold)
+
+
+def _read_block_taps(x, chosen, tables: dict[int, AxisWindows], taps: dict):
+    """``x`` at every window's ``chosen`` N-d tap (a chain of selects over the blocks of
+    :func:`_by_blocks`, so no padded copy of ``x`` is made)."""
+
+    def read(block_taps, part):
+        here = part(chosen)
+        (_, best), rest = block_taps[0], block_taps[1:]
+        for t, tap in rest:
+            best = jnp.where(here == t, tap, best)
+        return (best,)
+
+    return _by_blocks(x, tables, taps, read)[0]
+
+
+def _by_blocks(x, tables: dict[int, AxisWindows], combos: dict, reduce):
+    """``reduce(taps, part)`` over blocks of windows with the same in-bounds taps, concatenated.
+
+    Along every axis the windows split into runs with one pattern of in-bounds taps (the
+    padded windows at either end, the interior ones between).  Within a block, a product of
+    such runs, every tap in bounds is one strided slice of ``x`` for all its windows, and
+    the first of them is each window's first in-bounds cell: ``taps`` lists ``(row-major tap
+    number, slice)`` for those taps in order, so a scan needs neither masks nor padded taps;
+    ``part(a)`` is an output-sized ``a``'s block.  Padding a tap instead made XLA:CPU write
+    every padded tap out (ResNet's 3x3/2 with padding 1: five 13 MB temporaries per call,
+    each a fresh allocation whose pages fault in).
+    """
+    axes = sorted(tables)
+
+    def block_taps(block):  # block: {axis: (first window, stop)}
+        taps = []
+        for t, combo in combos.items():
+            if not all(tables[a].valid[block[a][0], j] for a, j in zip(axes, combo)):
+                continue
+            start, limit, strides = [0] * x.ndim, list(x.shape), [1] * x.ndim
+            for a, j in zip(axes, combo):
+                pos = tables[a].positions[block[a][0]:block[a][1], j]
+                start[a], limit[a], strides[a] = int(pos[0]), int(pos[-1]) + 1, _is_progression(pos)
+            taps.append((t, lax.slice(x, start, limit, strides)))
+        return taps
+
+    def part_of(block):
+        def part(a):
+            start, limit = [0] * a.ndim, list(a.shape)
+            for axis, (first, stop) in block.items():
+                start[axis], limit[axis] = first, stop
+            return lax.slice(a, start, limit)
+        return part
+
+    def assemble(done: dict, rest: list):  # nested concatenation, the first axis outermost
+        if not rest:
+            return reduce(block_taps(done), part_of(done))
+        axis = rest[0]
+        parts = [assemble({**done, axis: run}, rest[1:]) for run in _runs_of_pattern(tables[axis])]
+        if len(parts) == 1:
+            return parts[0]
+        return tuple(jnp.concatenate(p, axis) for p in zip(*parts))
+
+    return assemble({}, axes)
+
+
+def _runs_of_pattern(w: AxisWindows) -> list[tuple[int, int]]:
+    """``(first, stop)`` ranges of consecutive windows with the same in-bounds taps."""
+    runs, first = [], 0
+    for o in range(1, w.output_size + 1):
+        if o == w.output_size or not np.array_equal(w.valid[o], w.valid[first]):
+            runs.append((first, o))
+            first = o
+    return runs
 
 
 def _reachable_taps(tables: dict[int, AxisWindows]) -> dict[int, tuple[int, ...]]:
@@ -742,14 +784,6 @@ def _chosen_phase_taps(t, chosen, tables: dict[int, AxisWindows], taps: dict):
         tap = jnp.where(chosen == n, tap, jnp.zeros((), t.dtype))
         total = tap if total is None else total + tap
     return total
-
-
-def _read_phase_taps(x, chosen, tables: dict[int, AxisWindows], taps: dict):
-    """``x`` at every window's ``chosen`` N-d tap (exact: a chain of selects, no sum)."""
-    best = None
-    for n, tap in _phase_taps(x, tables, taps).items():
-        best = tap if best is None else jnp.where(chosen == n, tap, best)
-    return best
 
 
 def _phase_taps(t, tables: dict[int, AxisWindows], taps: dict) -> dict:
@@ -789,36 +823,6 @@ def _phase_taps(t, tables: dict[int, AxisWindows], taps: dict) -> dict:
             shift[a] = (-q, w.output_size - counts[a] + q, 0)
         result[n] = lax.pad(phases[phase], np.zeros((), t.dtype), shift)
     return result
-
-
-def _tap_nd(x, tables, axes, combo):
-    """``x`` at tap ``combo`` (one tap number per axis) of every window: one strided slice of
-    the in-range part and one pad (taps are never built from each other: XLA would write a
-    shared partial tap out instead of fusing it)."""
-    start, limit, strides = [0] * x.ndim, list(x.shape), [1] * x.ndim
-    config = [(0, 0, 0)] * x.ndim
-    for a, j in zip(axes, combo):
-        pos = tables[a].positions[:, j]
-        inside = np.flatnonzero((pos >= 0) & (pos < x.shape[a]))
-        first, last = int(inside[0]), int(inside[-1])  # a regular tap is in bounds somewhere
-        start[a], limit[a] = int(pos[first]), int(pos[last]) + 1
-        strides[a] = _is_progression(pos)
-        config[a] = (first, pos.shape[0] - 1 - last, 0)
-    tap = lax.slice(x, start, limit, strides)
-    if any(c != (0, 0, 0) for c in config):
-        tap = lax.pad(tap, np.zeros((), x.dtype), config)
-    return tap
-
-
-def _tap_valid(tables, axes, combo, ndim):
-    """Broadcastable mask of the windows whose tap ``combo`` is in bounds (None: all are)."""
-    valid = None
-    for a, j in zip(axes, combo):
-        v = tables[a].valid[:, j]
-        if not v.all():
-            v = along(v, a, ndim)
-            valid = v if valid is None else valid & v
-    return valid
 
 
 def _chosen_tiled_taps(t, chosen, tables: dict[int, AxisWindows]):
