@@ -6,6 +6,7 @@ These pin the structural performance properties of the engine (docs/performance.
 shapes: they inspect the lowered program, never a timing.
 """
 
+import math
 import re
 
 import jax
@@ -38,13 +39,14 @@ def _backward_hlo(x, fn):
     return jax.jit(jax.grad(lambda x: jnp.sum(fn(x) * 1.5))).lower(x).as_text()
 
 
-# irregular adaptive max: the gradient scatters each window's cotangent to its chosen cell
-# (output-sized updates, as PyTorch's backward; see _engine._route_at_index)
+# irregular adaptive max: the gradient scatters each window's cotangent to its chosen cell,
+# output-sized updates as PyTorch's backward, into the gradient flattened whole with one flat
+# index per update (_engine._at_flat_index): (gradient, indices, updates) types
 SCATTERS_ONE_UPDATE_PER_WINDOW = {
-    "adaptive_max_pool2d_33to5": "tensor<2x3x25xf32>",
-    "adaptive_max_pool2d_33to5_values": "tensor<2x3x25xf32>",
-    "adaptive_max_pool2d_up": "tensor<2x3x2000xf32>",
-    "adaptive_max_pool1d_ragged": "tensor<2x3x7xf32>",
+    "adaptive_max_pool2d_33to5": "tensor<6138xf32>, tensor<150x1xi32>, tensor<150xf32>",
+    "adaptive_max_pool2d_33to5_values": "tensor<6138xf32>, tensor<150x1xi32>, tensor<150xf32>",
+    "adaptive_max_pool2d_up": "tensor<6138xf32>, tensor<12000x1xi32>, tensor<12000xf32>",
+    "adaptive_max_pool1d_ragged": "tensor<240xf32>, tensor<42x1xi32>, tensor<42xf32>",
 }
 
 
@@ -55,10 +57,8 @@ def test_backward_has_no_scatter(name):
     if name not in SCATTERS_ONE_UPDATE_PER_WINDOW:
         assert "scatter" not in text
         return
-    # one scatter, whose operand types are (gradient, indices, updates)
     signatures = re.findall(r'"stablehlo\.scatter".*?\}\) : \(([^)]*)\) ->', text, re.DOTALL)
-    assert len(signatures) == 1, text
-    assert signatures[0].split(", ")[2] == SCATTERS_ONE_UPDATE_PER_WINDOW[name], signatures
+    assert signatures == [SCATTERS_ONE_UPDATE_PER_WINDOW[name]], signatures
 
 
 def test_the_check_can_fail():
@@ -116,3 +116,56 @@ def test_strided_windows_backward_has_no_interior_pad(name):
 def test_the_interior_pad_check_can_fail():
     """A strided slice's gradient is an interior pad: the assertion above would catch one."""
     assert _interior_pads(_backward_hlo(X1, lambda x: x[..., 1::2]))
+
+
+# Fixed windows with padding or a ceil_mode window (ResNet's 3x3/2, padding 1): the N-d
+# fold behind the derivative, and the read of its values, run block by block over windows
+# with the same in-bounds taps (_engine._by_blocks), so the forward+backward program writes
+# no padded tap and no padded input: its only temporary is the choice, one int32 per window.
+# Compiled only (ShapeDtypeStruct), never run: shapes large enough that XLA fuses as it does
+# on real inputs.
+PADDED = {
+    "max_pool1d_k3s2p1": ((16, 64, 4096), lambda x: jaxpool.max_pool1d(x, 3, 2, 1)),
+    "max_pool2d_k3s2p1": ((4, 64, 112, 112), lambda x: jaxpool.max_pool2d(x, 3, 2, 1)),
+    "max_pool2d_k2s1p1": ((4, 64, 64, 64), lambda x: jaxpool.max_pool2d(x, 2, 1, 1)),
+    "max_pool2d_k3s2p1_ceil": ((4, 64, 111, 111), lambda x: jaxpool.max_pool2d(x, 3, 2, 1, ceil_mode=True)),
+    "max_pool3d_k2s2p1": ((2, 16, 32, 32, 32), lambda x: jaxpool.max_pool3d(x, 2, 2, 1)),
+}
+
+
+def _forward_backward_temp_ratio(shape, fn):
+    """Temporary bytes of the jitted forward+backward, in int32 per output cell."""
+    def both(x, g):
+        out, vjp = jax.vjp(fn, x)
+        return out, vjp(g)[0]
+
+    x = jax.ShapeDtypeStruct(shape, jnp.float32)
+    out = jax.eval_shape(fn, x)
+    compiled = jax.jit(both).lower(x, jax.ShapeDtypeStruct(out.shape, jnp.float32)).compile()
+    return compiled.memory_analysis().temp_size_in_bytes / (4 * math.prod(out.shape))
+
+
+@pytest.mark.parametrize("name", PADDED)
+def test_padded_max_writes_only_its_choice(name):
+    assert _forward_backward_temp_ratio(*PADDED[name]) <= 1.01
+
+
+def test_the_temporaries_check_can_fail():
+    """Padding the taps, as the engine did before _by_blocks, leaves padded taps written out."""
+    def padded_max(x):
+        xp = jnp.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)), constant_values=-jnp.inf)
+        taps = [xp[:, :, i:i + 111:2, j:j + 111:2] for i in range(3) for j in range(3)]
+        best, chosen = taps[0], jnp.zeros(taps[0].shape, jnp.int32)
+        for t, tap in enumerate(taps[1:], 1):
+            take = tap > best
+            best, chosen = jnp.where(take, tap, best), jnp.where(take, t, chosen)
+        return best + chosen.astype(x.dtype)
+    assert _forward_backward_temp_ratio((4, 64, 112, 112), padded_max) > 1.01
+
+
+def test_irregular_adaptive_max_forward_gathers_only_the_result():
+    """33 -> 5 with indices: every fold takes its taps as slices of whole windows
+    (_engine._per_window); the one gather reads each window's value at its flat index."""
+    forward = jax.jit(lambda x: jaxpool.adaptive_max_pool2d(x, 5, True)).lower(X2).as_text()
+    gathers = re.findall(r'"stablehlo\.gather".*?\}> : \(([^)]*)\) ->', forward, re.DOTALL)
+    assert gathers == ["tensor<6138xf32>, tensor<150x1xi32>"], gathers
