@@ -39,14 +39,14 @@ def _backward_hlo(x, fn):
     return jax.jit(jax.grad(lambda x: jnp.sum(fn(x) * 1.5))).lower(x).as_text()
 
 
-# irregular adaptive max: the gradient scatters each window's cotangent to its chosen cell,
-# output-sized updates as PyTorch's backward, into the gradient flattened whole with one flat
-# index per update (_engine._at_flat_index): (gradient, indices, updates) types
+# irregular adaptive max: the gradient scatters each window's cotangent to its chosen cell
+# (output-sized updates, as PyTorch's backward), plane by plane (_engine._at_flat_index):
+# (gradient, indices, updates) types
 SCATTERS_ONE_UPDATE_PER_WINDOW = {
-    "adaptive_max_pool2d_33to5": "tensor<6138xf32>, tensor<150x1xi32>, tensor<150xf32>",
-    "adaptive_max_pool2d_33to5_values": "tensor<6138xf32>, tensor<150x1xi32>, tensor<150xf32>",
-    "adaptive_max_pool2d_up": "tensor<6138xf32>, tensor<12000x1xi32>, tensor<12000xf32>",
-    "adaptive_max_pool1d_ragged": "tensor<240xf32>, tensor<42x1xi32>, tensor<42xf32>",
+    "adaptive_max_pool2d_33to5": "tensor<2x3x1023xf32>, tensor<2x3x25x1xi32>, tensor<2x3x25xf32>",
+    "adaptive_max_pool2d_33to5_values": "tensor<2x3x1023xf32>, tensor<2x3x25x1xi32>, tensor<2x3x25xf32>",
+    "adaptive_max_pool2d_up": "tensor<2x3x1023xf32>, tensor<2x3x2000x1xi32>, tensor<2x3x2000xf32>",
+    "adaptive_max_pool1d_ragged": "tensor<2x3x40xf32>, tensor<2x3x7x1xi32>, tensor<2x3x7xf32>",
 }
 
 
@@ -168,4 +168,4 @@ def test_irregular_adaptive_max_forward_gathers_only_the_result():
     (_engine._per_window); the one gather reads each window's value at its flat index."""
     forward = jax.jit(lambda x: jaxpool.adaptive_max_pool2d(x, 5, True)).lower(X2).as_text()
     gathers = re.findall(r'"stablehlo\.gather".*?\}> : \(([^)]*)\) ->', forward, re.DOTALL)
-    assert gathers == ["tensor<6138xf32>, tensor<150x1xi32>"], gathers
+    assert gathers == ["tensor<2x3x1023xf32>, tensor<2x3x25x1xi32>"], gathers
