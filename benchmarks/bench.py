@@ -24,6 +24,11 @@ Run ``python3 benchmarks/bench.py`` (all workloads, CPU); ``--quick`` is a secon
 run on small shapes; ``--only NAME...`` picks workloads (substring match); ``--json``/``--csv``
 write the table; ``--plot`` draws the ratios (needs matplotlib); ``--device gpu`` runs jax on
 the GPU against torch CUDA.  :func:`main` is the entry point of ``jaxpool bench``.
+
+Allocator: every buffer either side allocates per call is fresh memory, and on a VM faulting it
+in costs about 0.3 ms per MiB, so forward+backward times of large gradients move by 2x between
+runs with glibc's adaptive thresholds.  ``--warm-allocator`` reruns the process with glibc
+keeping freed memory (``WARM_ALLOCATOR``) for both sides: the table then compares computation.
 """
 
 from __future__ import annotations
@@ -400,11 +405,33 @@ def parse_args(argv):
     p.add_argument("--json", metavar="PATH")
     p.add_argument("--csv", metavar="PATH")
     p.add_argument("--plot", metavar="PATH", help="bar chart of the ratios (needs matplotlib)")
+    p.add_argument("--warm-allocator", action="store_true",
+                   help="rerun with glibc's malloc keeping freed memory (no fresh pages per call, "
+                        "for jaxpool and torch alike)")
     return p.parse_args(argv)
+
+
+# glibc reads these when the process starts: large blocks come from (and go back to) the heap
+# instead of fresh mappings, and the heap is not trimmed, so no call faults new pages in.
+WARM_ALLOCATOR = {"MALLOC_MMAP_THRESHOLD_": str(2**32), "MALLOC_TRIM_THRESHOLD_": str(2**33),
+                  "MALLOC_TOP_PAD_": str(2**28)}
+
+
+def _allocator_is_warm() -> bool:
+    return all(os.environ.get(k) == v for k, v in WARM_ALLOCATOR.items())
+
+
+def _rerun_with_warm_allocator(argv: list[str] | None) -> None:
+    """Replace this process with the same command under WARM_ALLOCATOR (a script run only)."""
+    args = sys.argv[1:] if argv is None else argv
+    os.execve(sys.executable, [sys.executable, os.path.abspath(__file__), *args],
+              {**os.environ, **WARM_ALLOCATOR})
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.warm_allocator and not _allocator_is_warm():
+        _rerun_with_warm_allocator(argv)
     if args.device == "cpu":
         os.environ.setdefault("JAX_PLATFORMS", "cpu")
     import jax
@@ -435,6 +462,8 @@ def main(argv: list[str] | None = None) -> int:
     repeats = args.repeats or (3 if args.quick else 15)
     target = 0.002 if args.quick else 0.05
     env = environment(args.device, threads)
+    env["allocator"] = "warm (glibc keeps freed memory)" if _allocator_is_warm() else "default"
+    print(f"allocator: {env['allocator']}", flush=True)
     print(f"jaxpool benchmark on {args.device}: jax {env['jax']} ({env['jax_threads']} cores), "
           f"torch {env['torch']} ({threads} threads); median of {repeats} interleaved samples; "
           "ratio = jaxpool / torch; roofline = bytes moved / copy bandwidth / time", flush=True)

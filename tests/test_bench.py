@@ -76,3 +76,15 @@ def test_unknown_workload_is_an_error(capsys):
 def test_bad_arguments_exit_like_argparse(argv):
     with pytest.raises(SystemExit):
         bench.main(argv)
+
+
+def test_warm_allocator_reruns_the_process_with_glibc_keeping_memory(tmp_path):
+    import subprocess
+
+    out = tmp_path / "warm.json"
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench.py"), "--quick", "--repeats", "1",
+                           "--warm-allocator", "--only", "adaptive_avg_pool2d_14to7", "--json", str(out)],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(out.read_text())["environment"]["allocator"].startswith("warm")
+    assert "allocator: warm" in proc.stdout
