@@ -524,12 +524,11 @@ def _per_window(arrays, w: AxisWindows, axis: int, reduce):
 def _scan_fold(x, w: AxisWindows, axis: int):
     """``(value, position along axis)`` of every window's cell by PyTorch's scan rule,
     ``val > best or isnan(val)``: the first maximum, the last NaN."""
-    floating = jnp.issubdtype(x.dtype, jnp.floating)
 
     def reduce(taps, cells, part):
         (best,), cell = taps[0], jnp.broadcast_to(cells[0], taps[0][0].shape)
         for (tap,), here in zip(taps[1:], cells[1:]):
-            take = (tap > best) | jnp.isnan(tap) if floating else tap > best
+            take = _scan_takes(tap, best)
             best, cell = jnp.where(take, tap, best), jnp.where(take, here, cell)
         return best, cell
 
@@ -571,8 +570,15 @@ def _scan_values(taps, cells, part):
     """The maximum of the taps by PyTorch's scan rule (NaN wins), as a 1-tuple."""
     (best,) = taps[0]
     for (tap,) in taps[1:]:
-        best = jnp.where((tap > best) | jnp.isnan(tap), tap, best)
+        best = jnp.where(_scan_takes(tap, best), tap, best)
     return (best,)
+
+
+def _scan_takes(tap, best):
+    """PyTorch's scan rule, where a tap replaces the best so far: ``val > best or isnan(val)``
+    (the first maximum, the last NaN; no NaN test for integers)."""
+    take = tap > best
+    return take | jnp.isnan(tap) if jnp.issubdtype(tap.dtype, jnp.floating) else take
 
 
 def _plane_size(x, tables) -> int:
@@ -679,13 +685,12 @@ def _max_direct(x, tables, plane_strides, index_dtype):
 def _fold_blocks(x, tables: dict[int, AxisWindows], combos: dict[int, tuple[int, ...]]):
     """``(max, row-major tap number)`` of every N-d window by PyTorch's scan rule, folded over
     blocks of windows whose in-bounds taps are the same (:func:`_by_blocks`)."""
-    floating = jnp.issubdtype(x.dtype, jnp.floating)
 
     def fold(taps, part):
         (t, best), rest = taps[0], taps[1:]
         chosen = jnp.full(best.shape, t, np.int32)
         for t, tap in rest:
-            take = (tap > best) | jnp.isnan(tap) if floating else tap > best
+            take = _scan_takes(tap, best)
             best, chosen = jnp.where(take, tap, best), jnp.where(take, np.int32(t), chosen)
         return best, chosen
 
@@ -954,7 +959,6 @@ def _fold(xp, w, axis, index):
     ``index`` (the earlier axes' index, or None) is carried through the fold when given.
     """
     first = _first_valid_tap(w)
-    floating = jnp.issubdtype(xp.dtype, jnp.floating)
     best = best_index = chosen = None
     for j in range(w.max_length):
         pos = w.positions[:, j]
@@ -963,9 +967,7 @@ def _fold(xp, w, axis, index):
         if best is None:  # tap 0 is each window's first valid tap, or replaced below
             best, best_index, chosen = tap, tap_index, jnp.zeros(tap.shape, np.int32)
             continue
-        take = tap > best
-        if floating:
-            take = take | jnp.isnan(tap)
+        take = _scan_takes(tap, best)
         if not w.valid[:, j].all():
             take = take & along(w.valid[:, j], axis, xp.ndim)
         if (first == j).any():
