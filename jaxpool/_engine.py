@@ -23,7 +23,8 @@ Performance on XLA:CPU (measured, see docs/performance.md):
   temporary per call and faults its pages in (about 0.3 ms per MiB here), which made a padded
   input copy cost more than the pooling itself;
 * axes whose windows tile the input (``kernel == stride``, no padding; adaptive with
-  ``in % out == 0``) are summed by one reshape-reduce over all such axes;
+  ``in % out == 0``) are summed together as one strided slice per tap (global windows: a
+  product with ones), differentiated as a reshape-reduce whose transpose is a broadcast;
 * irregular adaptive averages sum their taps and are differentiated as products with the
   0/1 window matrix (:func:`_summed_by_dots`);
 * the max fold runs on ``stop_gradient(x)`` and its derivative is a custom JVP "tangent at the
@@ -241,7 +242,7 @@ def _windowed(xp: jax.Array, positions: np.ndarray, axis: int, *, pieces: bool =
 def window_sum(x: jax.Array, tables: dict[int, AxisWindows]) -> jax.Array:
     """Sum of the in-bounds cells of every window (padding counts as zero).
 
-    Axes whose windows tile the input are summed together by one reshape-reduce; axes with
+    Axes whose windows tile the input are summed together (:func:`_sum_tiled`); axes with
     irregular windows (adaptive ``in % out != 0``) by a matrix product where that is cheap
     (:func:`_summed_by_dots`); the other axes tap by tap, one axis at a time.
     """
@@ -332,10 +333,66 @@ def _stored(y):
 
 
 def _sum_tiled(x, tables, tiled):
+    """Window sums over the axes whose windows tile the input (``(first, stop)`` per axis).
+
+    The tangent (so the gradient, a broadcast) is always a reshape-reduce of tiles; the
+    values are computed the way XLA:CPU does fastest (docs/performance.md, item 4):
+
+    * at most ``MAX_UNROLLED_TAPS`` N-d taps: a sum of strided slices, one per tap in
+      PyTorch's row-major order.  XLA:CPU reduces a reshape's size-2..4 minor axes by a
+      scalar loop: 2x2 tiles of (32, 512, 14, 14) took 8-10 ms as a reshape-reduce and
+      0.5-2.5 ms as four slices (whose own transpose, a sum of interior pads, is slower than
+      the reshape's broadcast);
+    * one window over every trailing axis (global pooling), floating point: a matrix-vector
+      product with ones, 25-30% faster than the row reduction for (64, 2048, 7, 7);
+    * otherwise the reshape-reduce.
+    """
+    for axis, (first, stop) in tiled.items():
+        x = lax.slice_in_dim(x, first, stop, 1, axis)
+    axes = sorted(tiled)
+    taps = math.prod(tables[a].max_length for a in axes)
+    if taps <= MAX_UNROLLED_TAPS:
+        values = functools.partial(_sum_tile_slices, tables=tables, axes=axes)
+    elif (axes == list(range(x.ndim - len(axes), x.ndim)) and jnp.issubdtype(x.dtype, jnp.floating)
+          and all(tables[a].output_size == 1 for a in axes)):
+        values = functools.partial(_sum_trailing_by_dot, axes=len(axes))
+    else:
+        return _reshape_sum(x, tables, tiled)
+
+    @jax.custom_jvp
+    def tile_sums(x):
+        return values(x)
+
+    @tile_sums.defjvp
+    def tile_sums_jvp(primals, tangents):
+        return tile_sums(primals[0]), _reshape_sum(tangents[0], tables, tiled)
+
+    return tile_sums(x)
+
+
+def _sum_tile_slices(x, tables, axes):
+    total = None
+    for offsets in itertools.product(*(range(tables[a].max_length) for a in axes)):
+        tap = x
+        for axis, offset in zip(axes, offsets):
+            tap = lax.slice_in_dim(tap, offset, x.shape[axis], tables[axis].max_length, axis)
+        total = tap if total is None else total + tap
+    return total
+
+
+def _sum_trailing_by_dot(x, axes):
+    kept, window = x.shape[: x.ndim - axes], x.shape[x.ndim - axes :]
+    rows = x.reshape(math.prod(kept), math.prod(window))
+    ones = jnp.ones((math.prod(window), 1), x.dtype)
+    total = jnp.dot(rows, ones, precision=lax.Precision.HIGHEST)
+    return total.reshape(kept + (1,) * axes)
+
+
+def _reshape_sum(x, tables, tiled):
+    """Sum of tiles as one reduce over the tap axes of ``x`` reshaped to ``(..., out, taps, ...)``."""
     shape, reduced = [], []
     for axis in range(x.ndim):
         if axis in tiled:
-            x = lax.slice_in_dim(x, *tiled[axis], 1, axis)
             shape += [tables[axis].output_size, tables[axis].max_length]
             reduced.append(len(shape) - 1)
         else:

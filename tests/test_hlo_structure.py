@@ -88,6 +88,34 @@ def test_irregular_adaptive_average_sums_taps_forward_and_multiplies_backward():
 
 
 
+# Windows that tile the input (kernel == stride, adaptive with out | in) are summed as strided
+# slices, one per tap, and global windows by a product with ones: XLA:CPU reduces a
+# reshape's small minor axes with a scalar loop (14 -> 7: 8-10 ms against 0.5-2.5 ms).  The
+# gradient stays a broadcast of the cotangent, no interior pad per tap.
+TILED_SUMS = {
+    "adaptive_avg_pool2d_14to7": ((2, 3, 14, 14), lambda x: jaxpool.adaptive_avg_pool2d(x, 7)),
+    "avg_pool2d_k2s2": ((2, 3, 16, 12), lambda x: jaxpool.avg_pool2d(x, 2)),
+    "avg_pool3d_k2s2": ((2, 3, 8, 8, 6), lambda x: jaxpool.avg_pool3d(x, 2)),
+    "lp_pool2d_k2s2": ((2, 3, 16, 12), lambda x: jaxpool.lp_pool2d(x, 2, 2)),
+    "adaptive_avg_pool1d_12to3": ((2, 3, 12), lambda x: jaxpool.adaptive_avg_pool1d(x, 3)),
+}
+
+
+@pytest.mark.parametrize("name", TILED_SUMS)
+def test_tiled_sums_are_slices_forward_and_a_broadcast_backward(name):
+    shape, fn = TILED_SUMS[name]
+    x = jnp.ones(shape, jnp.float32)
+    forward = jax.jit(fn).lower(x).as_text()
+    assert "stablehlo.reduce" not in forward
+    assert _interior_pads(_backward_hlo(x, fn)) == []
+
+
+def test_global_average_is_one_product_with_ones():
+    x = jnp.ones((2, 3, 7, 7), jnp.float32)
+    forward = jax.jit(lambda x: jaxpool.adaptive_avg_pool2d(x, 1)).lower(x).as_text()
+    assert forward.count("stablehlo.dot_general") == 1 and "stablehlo.reduce" not in forward
+
+
 X3 = jnp.asarray(np.random.default_rng(2).standard_normal((1, 2, 17, 17, 17)), jnp.float32)
 
 # Strided regular windows: the gradient is built per stride phase of the input
