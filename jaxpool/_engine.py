@@ -304,15 +304,8 @@ def _summed_by_dots(x, tables, tiled, dotted):
     cells; finite ones give PyTorch's gradient.
     """
 
-    @jax.custom_jvp
-    def summed(x):
-        return _stored(_window_sum(x, tables, tiled, {}))
-
-    @summed.defjvp
-    def summed_jvp(primals, tangents):
-        return summed(primals[0]), _window_sum(tangents[0], tables, tiled, dotted)
-
-    return summed(x)
+    return _linear(lambda x: _stored(_window_sum(x, tables, tiled, {})),
+                   tangent=lambda t: _window_sum(t, tables, tiled, dotted))(x)
 
 
 def _stored(y):
@@ -359,15 +352,7 @@ def _sum_tiled(x, tables, tiled):
     else:
         return _reshape_sum(x, tables, tiled)
 
-    @jax.custom_jvp
-    def tile_sums(x):
-        return values(x)
-
-    @tile_sums.defjvp
-    def tile_sums_jvp(primals, tangents):
-        return tile_sums(primals[0]), _reshape_sum(tangents[0], tables, tiled)
-
-    return tile_sums(x)
+    return _linear(values, tangent=lambda t: _reshape_sum(t, tables, tiled))(x)
 
 
 def _sum_tile_slices(x, tables, axes):
@@ -415,27 +400,41 @@ def _sum_axis(x: jax.Array, w: AxisWindows, axis: int) -> jax.Array:
     if _regular(w):
         if _step(w) == 1 or w.max_length > MAX_UNROLLED_TAPS:  # taps are shifts: pads transpose well
             return _sum_taps(x, w, axis, pieces=True)
-
-        @jax.custom_jvp
-        def regular_sums(x):
-            return _sum_taps(x, w, axis, pieces=True)
-
-        @regular_sums.defjvp
-        def regular_sums_jvp(primals, tangents):
-            return regular_sums(primals[0]), _sum_phase_taps(tangents[0], w, axis)
-
-        return regular_sums(x)
+        return _linear(lambda x: _sum_taps(x, w, axis, pieces=True),
+                       tangent=lambda t: _sum_phase_taps(t, w, axis))(x)
     minor = axis == x.ndim - 1
+    return _linear(lambda x: _sum_taps(x, w, axis, pieces=minor),
+                   tangent=lambda t: _sum_taps(t, w, axis, pieces=True))(x)
+
+
+def _linear(values, tangent):
+    """The linear map ``values``, differentiated as ``tangent``: the same map written for
+    XLA to transpose well (the gradient is the transpose of ``tangent``)."""
 
     @jax.custom_jvp
-    def window_sums(x):
-        return _sum_taps(x, w, axis, pieces=minor)
+    def f(x):
+        return values(x)
 
-    @window_sums.defjvp
-    def window_sums_jvp(primals, tangents):
-        return window_sums(primals[0]), _sum_taps(tangents[0], w, axis, pieces=True)
+    @f.defjvp
+    def f_jvp(primals, tangents):
+        return f(primals[0]), tangent(tangents[0])
 
-    return window_sums(x)
+    return f
+
+
+def _differentiated_as(values, reference):
+    """``values``, differentiated as ``reference``, which computes the same numbers another
+    way (the fastest forward, the derivative of the form whose gradient is cheapest)."""
+
+    @jax.custom_jvp
+    def f(x):
+        return values(x)
+
+    @f.defjvp
+    def f_jvp(primals, tangents):
+        return jax.jvp(reference, primals, tangents)
+
+    return f
 
 
 def _sum_phase_taps(t, w: AxisWindows, axis: int):
@@ -468,34 +467,36 @@ def _sum_taps(x, w: AxisWindows, axis: int, pieces: bool):
 def window_max(
     x: jax.Array,
     tables: dict[int, AxisWindows],
-    plane_strides: dict[int, int] | None = None,
+    plane_strides: dict[int, int],
     index_dtype=None,
 ) -> tuple[jax.Array, jax.Array | None]:
-    """Max of every window and, if ``plane_strides`` is given, its flat index in the plane.
+    """Max of every window and, if ``index_dtype`` is given, its flat index in the plane.
 
     ``plane_strides[axis]`` is the flat-index stride of a spatial axis within one input plane
-    (for NCHW: ``{3: 1, 2: W}``).  Indices follow PyTorch CPU: first maximum in row-major
-    order, last NaN if any.  Every window must hold at least one in-bounds cell; the first one
-    is always taken, so a window of ``-inf`` (or of the lowest integer) reports, and passes its
-    gradient to, its first in-bounds cell, as PyTorch does.
+    (for NCHW: ``{3: 1, 2: W}``); irregular windows route their gradient by that index even
+    when no index is returned (:func:`_values_routed_by_index`).  Indices follow PyTorch CPU:
+    first maximum in row-major order, last NaN if any.  Every window must hold at least one
+    in-bounds cell; the first one is always taken, so a window of ``-inf`` (or of the lowest
+    integer) reports, and passes its gradient to, its first in-bounds cell, as PyTorch does.
 
     The fold runs on ``stop_gradient(x)``; the derivative is attached by :func:`_route` as
     "the tangent at the chosen tap", which transposes to one masked pad per tap (a masked
     reshape for tiled windows): no scatter, no select chain.  (A ``lax.reduce_window`` or
     ``jnp.max`` forward is not used: XLA:CPU's vectorised max can drop a NaN.)
     """
+    indexed = index_dtype is not None
     if _folds_directly(tables):
-        return _max_direct(x, tables, plane_strides, index_dtype)
+        return _max_direct(x, tables, plane_strides if indexed else None, index_dtype)
     if _index_major_first(tables):
-        if plane_strides is not None:
+        if indexed:
             return _max_major_first(x, tables, plane_strides, index_dtype)
         if jnp.issubdtype(x.dtype, jnp.floating) and _plane_size(x, tables) < 2**31:
-            return _values_routed_by_index(x, tables), None
+            return _values_routed_by_index(x, tables, plane_strides), None
     best, index = x, None
     for n, (axis, w) in enumerate(sorted(tables.items(), reverse=True)):
         if n and index is not None:
             index = _kept(index)  # and the values, inside _max_axis (not their gradient path)
-        stride = None if plane_strides is None else plane_strides[axis]
+        stride = plane_strides[axis] if indexed else None
         if w.max_length > MAX_UNROLLED_TAPS:
             best, index = _max_axis_windowed(best, index, w, axis, stride, index_dtype)
         else:
@@ -642,25 +643,21 @@ def _plane_size(x, tables) -> int:
     return math.prod(x.shape[a] for a in tables)
 
 
-def _values_routed_by_index(x, tables):
+def _values_routed_by_index(x, tables, plane_strides):
     """Values only, for the windows of :func:`_max_major_first`: the plain folds forward
     (minor axis first, one output per fold: the fastest forward), and as derivative that of
     :func:`_max_major_first`, whose gradient is one scatter-add at the flat indices."""
-    axes = sorted(tables)
-    strides = {a: math.prod(x.shape[b] for b in axes if b > a) for a in axes}
 
-    @jax.custom_jvp
     def values(x):
         best = x
         for axis, w in sorted(tables.items(), reverse=True):
             best = _max_axis(best, None, w, axis, None, None)[0]
         return best
 
-    @values.defjvp
-    def values_jvp(primals, tangents):
-        return jax.jvp(lambda x: _max_major_first(x, tables, strides, np.int32)[0], primals, tangents)
+    def routed(x):
+        return _max_major_first(x, tables, plane_strides, np.int32)[0]
 
-    return values(x)
+    return _differentiated_as(values, routed)(x)
 
 
 def _route_at_index(x, best, index, axes):
@@ -997,17 +994,13 @@ def _irregular_values(x, w, axis, keep):
         xs = lax.stop_gradient(x)
         return _kept(xs) if keep else xs
 
-    @jax.custom_jvp
     def values(x):
         return _fold(folded(x), w, axis, None)[1]
 
-    @values.defjvp
-    def values_jvp(primals, tangents):
-        def routed(x):
-            return _irregular_max(x, folded(x), None, w, axis, None, None)[0]
-        return jax.jvp(routed, primals, tangents)
+    def routed(x):
+        return _irregular_max(x, folded(x), None, w, axis, None, None)[0]
 
-    return values(x)
+    return _differentiated_as(values, routed)(x)
 
 
 def _fold(xp, w, axis, index):

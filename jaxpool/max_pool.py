@@ -37,11 +37,9 @@ def max_pool(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=F
 
 def _max_over(input, layout: _args.Layout, tables, return_indices: bool, op: str):
     """Apply ``window_max`` over validated tables; shared with adaptive max pooling."""
-    strides = index_dtype = None
-    if return_indices:
-        spatial = layout.spatial_shape(input)
-        strides = layout.plane_strides(spatial)
-        index_dtype = _args.index_dtype(spatial, op)
+    spatial = layout.spatial_shape(input)
+    index_dtype = _args.index_dtype(spatial, op) if return_indices else None
+    strides = layout.plane_strides(spatial)
     values, indices = _engine.window_max(layout.batch(input), tables, strides, index_dtype)
     if return_indices:
         return layout.unbatch(values), layout.unbatch(indices)
