@@ -248,9 +248,25 @@ def window_sum(x: jax.Array, tables: dict[int, AxisWindows]) -> jax.Array:
     """
     tiled = {a: t for a, w in tables.items() if (t := _tiling(w)) is not None}
     dotted = {a: w for a, w in tables.items() if a not in tiled and _dot_is_cheaper(w)}
-    if dotted and jnp.issubdtype(x.dtype, jnp.floating):
-        return _summed_by_dots(x, tables, tiled, dotted)
-    return _window_sum(x, tables, tiled, {})
+    if not jnp.issubdtype(x.dtype, jnp.floating):
+        return _window_sum(x, tables, tiled, {})
+    if dotted:
+        return _from_zero(_summed_by_dots(x, tables, tiled, dotted))
+    return _from_zero(_window_sum(x, tables, tiled, {}))
+
+
+@jax.custom_jvp
+def _from_zero(total):
+    """``total`` with ``-0.0`` made ``+0.0``, as a sum that starts from ``0`` gives it.
+
+    PyTorch's loops start at ``sum = 0``, so a window of ``-0.0`` sums to ``+0.0``; a sum of
+    taps starts from the first tap and keeps ``-0.0`` (and XLA drops an added ``+ 0.0``).
+    The derivative is the identity.
+    """
+    return jnp.where(total == 0, jnp.zeros((), total.dtype), total)
+
+
+_from_zero.defjvp(lambda primals, tangents: (_from_zero(primals[0]), tangents[0]))
 
 
 def _window_sum(x, tables, tiled, dotted):

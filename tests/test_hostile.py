@@ -79,6 +79,24 @@ def test_all_equal_windows_match_torch(name, jax_fn, torch_fn):
     assert_matches_torch(jax_fn, torch_fn, x)
 
 
+SUMS = [c for c in CALLS if "max" not in c[0] and "inf" not in repr(c)] + [
+    (name, lambda x, name=name, a=a: getattr(jaxpool, name)(x, *a), lambda x, name=name, a=a: getattr(F, name)(x, *a))
+    for name, a in [("avg_pool2d", (2,)), ("avg_pool3d", (2, 2, 0, False, False)), ("lp_pool2d", (1, 2)),
+                    ("adaptive_avg_pool2d", (1,)), ("adaptive_avg_pool2d", (3,)), ("adaptive_avg_pool1d", (3,))]]
+
+
+@pytest.mark.parametrize("name, jax_fn, torch_fn", SUMS, ids=[f"{c[0]}-{k}" for k, c in enumerate(SUMS)])
+def test_windows_of_negative_zeros_average_to_positive_zero_as_torch(name, jax_fn, torch_fn):
+    """PyTorch sums from 0, so a window of -0.0 gives +0.0; tiled, global, irregular and
+    padded windows alike (assert_matches_torch compares values, which cannot see the sign)."""
+    shape = {1: (2, 3, 12), 2: (2, 3, 12, 6), 3: (2, 3, 6, 4, 6)}[_ndim(name)]
+    x = np.full(shape, -0.0, np.float32)
+    ours = np.asarray(jax.jit(jax_fn)(jnp.asarray(x)))
+    theirs = torch_fn(torch.from_numpy(x)).numpy()
+    assert ours.shape == theirs.shape
+    assert np.array_equal(np.signbit(ours), np.signbit(theirs)) and not np.signbit(theirs).any()
+
+
 @pytest.mark.parametrize("dtype", ["int8", "uint8", "int32", "int64"])
 @pytest.mark.parametrize("n", [1, 2, 3])
 def test_integer_max_pool_extremes_match_torch(dtype, n):
