@@ -250,9 +250,8 @@ def window_sum(x: jax.Array, tables: dict[int, AxisWindows]) -> jax.Array:
     dotted = {a: w for a, w in tables.items() if a not in tiled and _dot_is_cheaper(w)}
     if not jnp.issubdtype(x.dtype, jnp.floating):
         return _window_sum(x, tables, tiled, {})
-    if dotted:
-        return _from_zero(_summed_by_dots(x, tables, tiled, dotted))
-    return _from_zero(_window_sum(x, tables, tiled, {}))
+    total = _summed_by_dots(x, tables, tiled, dotted) if dotted else _window_sum(x, tables, tiled, {})
+    return _from_zero(total)
 
 
 @jax.custom_jvp
@@ -502,7 +501,7 @@ def window_max(
     """
     indexed = index_dtype is not None
     if _folds_directly(tables):
-        return _max_direct(x, tables, plane_strides if indexed else None, index_dtype)
+        return _max_direct(x, tables, plane_strides, index_dtype)
     if _index_major_first(tables):
         if indexed:
             return _max_major_first(x, tables, plane_strides, index_dtype)
@@ -734,7 +733,7 @@ def _max_direct(x, tables, plane_strides, index_dtype):
     best, chosen = _fold_blocks(lax.stop_gradient(x), tables, combos)
     chosen = _materialised(chosen, math.prod(tables[a].max_length for a in axes))
     index = None
-    if plane_strides is not None:
+    if index_dtype is not None:
         index = jnp.zeros((), index_dtype)
         rest = chosen
         for a in reversed(axes):  # decode the row-major tap number, last axis first
