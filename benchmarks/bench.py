@@ -151,13 +151,25 @@ def _calibrate(fn, target: float) -> int:
     return max(1, min(1000, int(target / dt)))
 
 
-def _interleaved(fns: dict[str, Callable], repeats: int, target: float) -> dict[str, float]:
-    """Median seconds per call of each function, sampled round-robin so noise hits all alike."""
+# Idle time before each sample, not timed.  torch's OpenMP workers (libgomp) spin after every
+# parallel region for up to ~20 ms on this 2-core VM; a sample that starts inside that spin runs
+# on one core.  jaxpool's forward+backward of adaptive_max 33->5 measured 22.4 ms right after a
+# torch call, 18.7 ms after 50 ms idle, 19.3 ms right after torch under OMP_WAIT_POLICY=PASSIVE.
+# XLA's worker threads spin too, briefly.  The gap keeps each contender's idle threads out of
+# the other's sample; within a sample the calls follow one another as in a training loop.
+IDLE_GAP_S = 0.05
+
+
+def _interleaved(fns: dict[str, Callable], repeats: int, target: float,
+                 gap: float = IDLE_GAP_S) -> dict[str, float]:
+    """Median seconds per call of each function, sampled round-robin so noise hits all alike,
+    each sample after ``gap`` idle seconds (see ``IDLE_GAP_S``)."""
     loops = {k: _calibrate(f, target) for k, f in fns.items()}
     samples: dict[str, list[float]] = {k: [] for k in fns}
     for _ in range(repeats):
         for k, f in fns.items():
             n = loops[k]
+            time.sleep(gap)
             t0 = time.perf_counter()
             for _ in range(n):
                 f()
@@ -262,8 +274,9 @@ def run_workload(w: Workload, *, quick: bool, device: str, repeats: int, target:
         x_last = jax.device_put(jnp.moveaxis(x, 1, -1), jdev)
         fns_fwd["peer"], fns_bwd["peer"] = _jax_callables(w.peer[1], x_last, (), device)
         row["peer"] = w.peer[0]
-    fwd = _interleaved(fns_fwd, repeats, target)
-    bwd = _interleaved(fns_bwd, repeats, target)
+    gap = 0.0 if quick else IDLE_GAP_S  # a smoke run times nothing worth the wait
+    fwd = _interleaved(fns_fwd, repeats, target, gap)
+    bwd = _interleaved(fns_bwd, repeats, target, gap)
     bandwidth = 2 * _nbytes(x) / fwd["copy"]
     row.update(
         status="ok",
