@@ -197,3 +197,29 @@ def test_irregular_adaptive_max_forward_gathers_only_the_result():
     forward = jax.jit(lambda x: jaxpool.adaptive_max_pool2d(x, 5, True)).lower(X2).as_text()
     gathers = re.findall(r'"stablehlo\.gather".*?\}> : \(([^)]*)\) ->', forward, re.DOTALL)
     assert gathers == ["tensor<2x3x1023xf32>, tensor<2x3x25x1xi32>"], gathers
+
+
+# Stride-1 window sums padded along the minor axis (Inception's 3x3/1/1 average): the values
+# read plain slices of one padded copy of the input (_engine._padded_once), so the forward's
+# only temporary is that copy.  Tap by tap, XLA:CPU wrote every padded tap of the minor axis
+# out (2 input-sized temporaries for 3x3, 4 for 5x5 and for 3x3x3) before summing the next axis.
+PADDED_SUMS = {
+    "avg_pool2d_k3s1p1_nopad": ((4, 64, 56, 56), lambda x: jaxpool.avg_pool2d(x, 3, 1, 1, count_include_pad=False), (1, 1)),
+    "avg_pool2d_k5s1p2": ((4, 64, 56, 56), lambda x: jaxpool.avg_pool2d(x, 5, 1, 2), (2, 2)),
+    "avg_pool3d_k3s1p1": ((2, 16, 16, 16, 16), lambda x: jaxpool.avg_pool3d(x, 3, 1, 1), (1, 1, 1)),
+    "lp_pool2d_k1x3s1_unpadded": ((4, 64, 56, 55), lambda x: jaxpool.lp_pool2d(x, 1, (1, 3), 1), (0, 0)),
+    "avg_pool1d_k3s1p1": ((16, 64, 4096), lambda x: jaxpool.avg_pool1d(x, 3, 1, 1), (0,)),
+    "avg_pool2d_k3s1_major_padding": ((4, 64, 56, 56), lambda x: jaxpool.avg_pool2d(x, 3, 1, (1, 0)), (0, 0)),
+}
+
+
+@pytest.mark.parametrize("name", PADDED_SUMS)
+def test_padded_sums_write_one_padded_copy_or_nothing(name):
+    """Padded along the minor axis with another axis after it: exactly the padded copy.
+    Not padded there (or 1-d, where tap by tap is faster): no temporary at all."""
+    shape, fn, padding = PADDED_SUMS[name]
+    compiled = jax.jit(fn).lower(jax.ShapeDtypeStruct(shape, jnp.float32)).compile()
+    spatial = shape[len(shape) - len(padding):]
+    copy = math.prod(shape[:len(shape) - len(padding)]) * math.prod(s + 2 * p for s, p in zip(spatial, padding))
+    expected = 4 * copy if any(padding) else 0
+    assert compiled.memory_analysis().temp_size_in_bytes == expected
