@@ -1,7 +1,8 @@
 """jaxpool against PyTorch, side by side, in one process on the same data.
 
 For every workload of issue 6 this measures, interleaving the contenders so that machine noise
-hits them alike:
+hits them alike (each sample after 50 ms idle, so one side's spinning worker threads do not
+run into the other's sample; see ``IDLE_GAP_S``):
 
 * the median time of jaxpool under ``jax.jit`` (warmed up, ``block_until_ready``) and of the
   same ``torch.nn.functional`` call in eager mode, forward (torch under ``no_grad``) and

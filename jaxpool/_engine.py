@@ -99,11 +99,14 @@ def _is_progression(pos: np.ndarray) -> int | None:
     return step if step > 0 and np.all(np.diff(pos) == step) else None
 
 
+def _pad_widths(w: AxisWindows) -> tuple[int, int]:
+    """``(lo, hi)``: the zeros to add on each side so every tap position is addressable."""
+    return max(0, -int(w.positions.min())), max(0, int(w.positions.max()) - (w.input_size - 1))
+
+
 def _padded(x: jax.Array, w: AxisWindows, axis: int) -> tuple[jax.Array, int]:
     """Zero-pad ``x`` along ``axis`` so every tap position (padding included) is addressable."""
-    pos = w.positions
-    lo = max(0, -int(pos.min()))
-    hi = max(0, int(pos.max()) - (w.input_size - 1))
+    lo, hi = _pad_widths(w)
     if lo or hi:
         config = [(0, 0, 0)] * x.ndim
         config[axis] = (lo, hi, 0)
@@ -267,9 +270,10 @@ def window_sum(x: jax.Array, tables: dict[int, AxisWindows]) -> jax.Array:
 def _padded_once(tables: dict[int, AxisWindows], tiled, ndim: int) -> list[int]:
     """The stride-1 padded axes whose values are summed from one padded copy of the input
     (:func:`_padded_input`): when the minor (last) axis is one of them and another axis is
-    summed tap by tap after it.  Its taps, slices padded back to full length, feed every
-    tap of the next axis, so XLA:CPU writes each of them out, and checks the pad's bounds
-    per element.  A 1-d sum, or padding on the major axes only, is faster tap by tap.
+    summed tap by tap after it.  The minor axis' taps, slices padded back to full length,
+    feed every tap of the next axis, so XLA:CPU writes each of them out and checks the pad's
+    bounds per element.  A 1-d sum, or padding on the major axes only, is faster tap by tap;
+    a strided axis keeps its stride-phase derivative (:func:`_sum_axis`).
     """
     tapwise = [a for a in tables if a not in tiled]
     axes = [a for a in tapwise if _regular(tables[a]) and _step(tables[a]) == 1 and _pads(tables[a])]
@@ -286,10 +290,9 @@ def _padded_input(x, tables: dict[int, AxisWindows], axes):
 
     The values of the sums chosen by :func:`_padded_once` read their taps as plain slices of
     this copy: 3x3/1/1 averages of (16, 192, 28, 28) 4.7-5.2 -> 2.6-3.1 ms, of
-    (16, 64, 112, 112) 47-53 -> 13.5-15 ms, 3x3x3/1/1 of (2, 32, 32, 32, 32) 7.1-8.1 -> 2.4-2.8 ms
+    (16, 64, 112, 112) 47-53 -> 11.4-14.4 ms, 3x3x3/1/1 of (2, 32, 32, 32, 32) 7.1-8.1 -> 2.4-3.4 ms
     (warm allocator; the copy is one more input-sized temporary).  The derivative stays
-    tap by tap (:func:`window_sum`): its transpose is a sum of the cotangent's pads, where the
-    copy's would add a slice of a padded gradient.
+    tap by tap (:func:`window_sum`): differentiating the copy made no gradient faster.
     """
     if not axes:
         return x, tables
@@ -297,8 +300,7 @@ def _padded_input(x, tables: dict[int, AxisWindows], axes):
     shifted = dict(tables)
     for axis in axes:
         w = tables[axis]
-        lo = max(0, -int(w.positions.min()))
-        hi = max(0, int(w.positions.max()) - (w.input_size - 1))
+        lo, hi = _pad_widths(w)
         config[axis] = (lo, hi, 0)
         shifted[axis] = AxisWindows(w.input_size + lo + hi, w.starts + lo, w.lengths, w.dilation)
     return lax.pad(x, np.zeros((), x.dtype), config), shifted
