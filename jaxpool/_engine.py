@@ -255,13 +255,16 @@ def window_sum(x: jax.Array, tables: dict[int, AxisWindows]) -> jax.Array:
     tiled = {a: t for a, w in tables.items() if (t := _tiling(w)) is not None}
     dotted = {a: w for a, w in tables.items() if a not in tiled and _dot_is_cheaper(w)}
     padded = _padded_once(tables, tiled, x.ndim)
-    if not jnp.issubdtype(x.dtype, jnp.floating):
+
+    def values(x):
         return _window_sum(*_padded_input(x, tables, padded), tiled, {})
+
+    if not jnp.issubdtype(x.dtype, jnp.floating):
+        return values(x)
     if dotted:
         total = _summed_by_dots(x, tables, tiled, dotted)
     elif padded:
-        total = _linear(lambda x: _window_sum(*_padded_input(x, tables, padded), tiled, {}),
-                        tangent=lambda t: _window_sum(t, tables, tiled, {}))(x)
+        total = _linear(values, tangent=lambda t: _window_sum(t, tables, tiled, {}))(x)
     else:
         total = _window_sum(x, tables, tiled, {})
     return _from_zero(total)
@@ -282,7 +285,7 @@ def _padded_once(tables: dict[int, AxisWindows], tiled, ndim: int) -> list[int]:
 
 def _pads(w: AxisWindows) -> bool:
     """Whether some tap of the axis lies in its padding (or past the input's end)."""
-    return w.output_size > 0 and (int(w.positions.min()) < 0 or int(w.positions.max()) >= w.input_size)
+    return w.output_size > 0 and any(_pad_widths(w))
 
 
 def _padded_input(x, tables: dict[int, AxisWindows], axes):
