@@ -810,12 +810,14 @@ def _fold_blocks(x, tables: dict[int, AxisWindows], combos: dict[int, tuple[int,
     """``(max, row-major tap number)`` of every N-d window by PyTorch's scan rule, folded over
     blocks of windows whose in-bounds taps are the same (:func:`_by_blocks`)."""
 
+    dtype = _choice_dtype(math.prod(w.max_length for w in tables.values()))
+
     def fold(taps, part):
         (t, best), rest = taps[0], taps[1:]
-        chosen = jnp.full(best.shape, t, np.int32)
+        chosen = jnp.full(best.shape, t, dtype)
         for t, tap in rest:
             take = _scan_takes(tap, best)
-            best, chosen = jnp.where(take, tap, best), jnp.where(take, np.int32(t), chosen)
+            best, chosen = jnp.where(take, tap, best), jnp.where(take, dtype(t), chosen)
         return best, chosen
 
     return _by_blocks(x, tables, combos, fold)
@@ -988,11 +990,23 @@ def _materialised(chosen, taps: int):
     a window's choice once per input cell would redo the whole tap fold per cell.  An integer
     remainder (the identity here: ``0 <= chosen < taps``) counts as expensive, which keeps the
     fold in its own loop that writes the choices once.
+
+    The choice is stored as ``int8`` when the tap count allows (every unrolled fold does): it
+    is the only temporary of a fixed max pool's forward+backward, and a fresh buffer costs its
+    page faults on every call (ResNet's 3x3/2 of (16, 64, 112, 112): 12.2 -> 3.1 MiB; the
+    consumers widen it inside their own loops).
     """
     divisor = taps + 1
     while divisor & (divisor - 1) == 0:  # XLA rewrites a power-of-two remainder as a cheap `and`
         divisor += 1
-    return lax.rem(chosen.astype(np.int32), np.int32(divisor))
+    dtype = _choice_dtype(taps)
+    return lax.rem(chosen.astype(dtype), dtype(divisor))
+
+
+def _choice_dtype(taps: int):
+    """The integer type of a tap number below ``taps`` (and of :func:`_materialised`'s
+    divisor, at most ``taps + 2``): ``int8`` up to 100 taps, which every unrolled fold is."""
+    return np.int8 if taps <= 100 else np.int32
 
 
 def _kept(a):

@@ -149,20 +149,23 @@ def test_the_interior_pad_check_can_fail():
 # Fixed windows with padding or a ceil_mode window (ResNet's 3x3/2, padding 1): the N-d
 # fold behind the derivative, and the read of its values, run block by block over windows
 # with the same in-bounds taps (_engine._by_blocks), so the forward+backward program writes
-# no padded tap and no padded input: its only temporary is the choice, one int32 per window.
+# no padded tap and no padded input: its only temporary is the choice, one byte (int8) per
+# window (_engine._materialised).  In 1-d the values of the interior block are a temporary
+# too (4 bytes per window: XLA:CPU writes the block, then concatenates the end windows to
+# it); the choice shares a buffer with the outputs there.
 # Compiled only (ShapeDtypeStruct), never run: shapes large enough that XLA fuses as it does
-# on real inputs.
+# on real inputs.  The last number is the allowed temporary bytes per output cell.
 PADDED = {
-    "max_pool1d_k3s2p1": ((16, 64, 4096), lambda x: jaxpool.max_pool1d(x, 3, 2, 1)),
-    "max_pool2d_k3s2p1": ((4, 64, 112, 112), lambda x: jaxpool.max_pool2d(x, 3, 2, 1)),
-    "max_pool2d_k2s1p1": ((4, 64, 64, 64), lambda x: jaxpool.max_pool2d(x, 2, 1, 1)),
-    "max_pool2d_k3s2p1_ceil": ((4, 64, 111, 111), lambda x: jaxpool.max_pool2d(x, 3, 2, 1, ceil_mode=True)),
-    "max_pool3d_k2s2p1": ((2, 16, 32, 32, 32), lambda x: jaxpool.max_pool3d(x, 2, 2, 1)),
+    "max_pool1d_k3s2p1": ((16, 64, 4096), lambda x: jaxpool.max_pool1d(x, 3, 2, 1), 4),
+    "max_pool2d_k3s2p1": ((4, 64, 112, 112), lambda x: jaxpool.max_pool2d(x, 3, 2, 1), 1),
+    "max_pool2d_k3s2p1_ceil": ((4, 64, 111, 111), lambda x: jaxpool.max_pool2d(x, 3, 2, 1, ceil_mode=True), 1),
+    "max_pool3d_k2s2p1": ((2, 16, 32, 32, 32), lambda x: jaxpool.max_pool3d(x, 2, 2, 1), 1),
+    "max_pool2d_k2s1p1": ((4, 64, 64, 64), lambda x: jaxpool.max_pool2d(x, 2, 1, 1), 1),
 }
 
 
 def _forward_backward_temp_ratio(shape, fn):
-    """Temporary bytes of the jitted forward+backward, in int32 per output cell."""
+    """Temporary bytes of the jitted forward+backward per output cell."""
     def both(x, g):
         out, vjp = jax.vjp(fn, x)
         return out, vjp(g)[0]
@@ -170,12 +173,13 @@ def _forward_backward_temp_ratio(shape, fn):
     x = jax.ShapeDtypeStruct(shape, jnp.float32)
     out = jax.eval_shape(fn, x)
     compiled = jax.jit(both).lower(x, jax.ShapeDtypeStruct(out.shape, jnp.float32)).compile()
-    return compiled.memory_analysis().temp_size_in_bytes / (4 * math.prod(out.shape))
+    return compiled.memory_analysis().temp_size_in_bytes / math.prod(out.shape)
 
 
 @pytest.mark.parametrize("name", PADDED)
 def test_padded_max_writes_only_its_choice(name):
-    assert _forward_backward_temp_ratio(*PADDED[name]) <= 1.01
+    shape, fn, allowed = PADDED[name]
+    assert _forward_backward_temp_ratio(shape, fn) <= allowed * 1.01
 
 
 def test_the_temporaries_check_can_fail():
