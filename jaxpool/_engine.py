@@ -276,7 +276,8 @@ def _padded_once(tables: dict[int, AxisWindows], tiled, ndim: int) -> list[int]:
     summed tap by tap after it.  The minor axis' taps, slices padded back to full length,
     feed every tap of the next axis, so XLA:CPU writes each of them out and checks the pad's
     bounds per element.  A 1-d sum, or padding on the major axes only, is faster tap by tap;
-    a strided axis keeps its stride-phase derivative (:func:`_sum_axis`).
+    a strided axis keeps its stride-phase derivative (:func:`_sum_axis`).  Where this is
+    not empty, a small max fold reads a padded copy too (:func:`_fold_padded`).
     """
     tapwise = [a for a in tables if a not in tiled]
     axes = [a for a in tapwise if _regular(tables[a]) and _step(tables[a]) == 1 and _pads(tables[a])]
@@ -288,8 +289,8 @@ def _pads(w: AxisWindows) -> bool:
     return w.output_size > 0 and any(_pad_widths(w))
 
 
-def _padded_input(x, tables: dict[int, AxisWindows], axes):
-    """``x`` zero-padded once along ``axes`` and the tables of the padded input.
+def _padded_input(x, tables: dict[int, AxisWindows], axes, fill=0):
+    """``x`` padded once with ``fill`` along ``axes`` and the tables of the padded input.
 
     The values of the sums chosen by :func:`_padded_once` read their taps as plain slices of
     this copy: 3x3/1/1 averages of (16, 192, 28, 28) 4.7-5.2 -> 2.6-3.1 ms, of
@@ -306,7 +307,7 @@ def _padded_input(x, tables: dict[int, AxisWindows], axes):
         lo, hi = _pad_widths(w)
         config[axis] = (lo, hi, 0)
         shifted[axis] = AxisWindows(w.input_size + lo + hi, w.starts + lo, w.lengths, w.dilation)
-    return lax.pad(x, np.zeros((), x.dtype), config), shifted
+    return lax.pad(x, np.asarray(fill, x.dtype), config), shifted
 
 
 @jax.custom_jvp
@@ -776,7 +777,9 @@ def _max_direct(x, tables, plane_strides, index_dtype):
     The fold runs block by block over windows with the same in-bounds taps
     (:func:`_fold_blocks`), so no tap is padded: ResNet's 3x3/2 with padding 1 forward
     3.3-3.5 ms on a quiet machine, where the axis-by-axis fold took 9.6-9.9 ms (its padded
-    taps and its first axis' result written out).  Windows that tile every axis route the gradient by a masked reshape
+    taps and its first axis' result written out).  Stride-1 windows padded along the minor
+    axis, whose blocks would be concatenated along it, read one padded copy of the input
+    instead (:func:`_fold_padded`).  Windows that tile every axis route the gradient by a masked reshape
     (:func:`_chosen_tiled_taps`); other regular windows by stride phases
     (:func:`_chosen_phase_taps`), reading the values again at the choice so that XLA writes
     the choice once instead of redoing the fold inside the gradient's loop (forward+backward
@@ -785,7 +788,13 @@ def _max_direct(x, tables, plane_strides, index_dtype):
     """
     axes = sorted(tables)
     combos = _reachable_taps(tables)
-    best, chosen = _fold_blocks(lax.stop_gradient(x), tables, combos)
+    if _padded_once(tables, {}, x.ndim):  # stride-1 windows padded along the minor axis
+        padded = [a for a in axes if _pads(tables[a])]
+        best, chosen = _fold_padded(lax.stop_gradient(x), tables, combos, padded)
+        read = functools.partial(_read_padded_taps, tables=tables, taps=combos, axes=padded)
+    else:
+        best, chosen = _fold_blocks(lax.stop_gradient(x), tables, combos)
+        read = functools.partial(_read_block_taps, tables=tables, taps=combos)
     chosen = _materialised(chosen, math.prod(tables[a].max_length for a in axes))
     index = None
     if index_dtype is not None:
@@ -802,7 +811,7 @@ def _max_direct(x, tables, plane_strides, index_dtype):
             best = _route(x, best, chosen, functools.partial(_chosen_tiled_taps, tables=tables))
         else:
             best = _route(x, best, chosen, functools.partial(_chosen_phase_taps, tables=tables, taps=combos),
-                          read=functools.partial(_read_block_taps, tables=tables, taps=combos))
+                          read=read)
     return best, index
 
 
@@ -821,6 +830,49 @@ def _fold_blocks(x, tables: dict[int, AxisWindows], combos: dict[int, tuple[int,
         return best, chosen
 
     return _by_blocks(x, tables, combos, fold)
+
+
+def _fold_padded(x, tables: dict[int, AxisWindows], combos: dict, axes):
+    """``(max, row-major tap number)`` of every N-d window by PyTorch's loop, every tap a plain
+    slice of one copy of ``x`` padded along ``axes`` with the dtype's lowest value.
+
+    As PyTorch does, the fold starts from the lowest value and each window's first in-bounds
+    tap, and takes a tap when ``val > best or isnan(val)``; a padded tap holds the lowest
+    value and is never taken, so a window of ``-inf`` keeps its first in-bounds cell.  Used
+    where :func:`_padded_once` pads a sum: the blocks of :func:`_fold_blocks` are then
+    concatenated along the minor axis, and XLA:CPU writes the blocks out and then copies
+    them (3x3/1/1 of (16, 64, 112, 112), warm allocator, interleaved: forward 21 -> 11.6 ms,
+    forward+backward 152 -> 36 ms; docs/performance.md, item 13).
+    """
+    dims = sorted(tables)
+    dtype = _choice_dtype(math.prod(tables[a].max_length for a in dims))
+    first = np.zeros((), np.int64)
+    for a in dims:  # the row-major number of each window's first in-bounds N-d tap
+        first = first * tables[a].max_length + along(_first_valid_tap(tables[a]), a, x.ndim)
+    taps = _lowest_padded_taps(x, tables, combos, axes)
+    chosen = jnp.broadcast_to(jnp.asarray(first.astype(dtype)), taps[0][1].shape)
+    best = jnp.full(taps[0][1].shape, lowest(x.dtype), x.dtype)
+    for t, tap in taps:
+        take = _scan_takes(tap, best)
+        best, chosen = jnp.where(take, tap, best), jnp.where(take, dtype(t), chosen)
+    return best, chosen
+
+
+def _lowest_padded_taps(x, tables: dict[int, AxisWindows], combos: dict, axes) -> list:
+    """``[(row-major tap number, tap)]`` of the ``combos``, each one strided slice of ``x``
+    padded once along ``axes`` with the dtype's lowest value."""
+    xp, shifted = _padded_input(x, tables, axes, fill=lowest(x.dtype))
+    whole = {a: (0, w.output_size) for a, w in shifted.items()}
+    return [(t, _tap_slice(xp, shifted, combo, whole)) for t, combo in combos.items()]
+
+
+def _read_padded_taps(x, chosen, tables: dict[int, AxisWindows], taps: dict, axes):
+    """``x`` at every window's ``chosen`` N-d tap, from the taps of :func:`_fold_padded`."""
+    listed = _lowest_padded_taps(x, tables, taps, axes)
+    best = listed[0][1]
+    for t, tap in listed[1:]:
+        best = jnp.where(chosen == t, tap, best)
+    return best
 
 
 def _read_block_taps(x, chosen, tables: dict[int, AxisWindows], taps: dict):
@@ -852,16 +904,8 @@ def _by_blocks(x, tables: dict[int, AxisWindows], combos: dict, reduce):
     axes = sorted(tables)
 
     def block_taps(block):  # block: {axis: (first window, stop)}
-        taps = []
-        for t, combo in combos.items():
-            if not all(tables[a].valid[block[a][0], j] for a, j in zip(axes, combo)):
-                continue
-            start, limit, strides = [0] * x.ndim, list(x.shape), [1] * x.ndim
-            for a, j in zip(axes, combo):
-                pos = tables[a].positions[block[a][0]:block[a][1], j]
-                start[a], limit[a], strides[a] = int(pos[0]), int(pos[-1]) + 1, _is_progression(pos)
-            taps.append((t, lax.slice(x, start, limit, strides)))
-        return taps
+        return [(t, _tap_slice(x, tables, combo, block)) for t, combo in combos.items()
+                if all(tables[a].valid[block[a][0], j] for a, j in zip(axes, combo))]
 
     def part_of(block):
         def part(a):
@@ -881,6 +925,16 @@ def _by_blocks(x, tables: dict[int, AxisWindows], combos: dict, reduce):
         return tuple(jnp.concatenate(p, axis) for p in zip(*parts))
 
     return assemble({}, axes)
+
+
+def _tap_slice(x, tables: dict[int, AxisWindows], combo, block):
+    """N-d tap ``combo`` of the windows ``block`` (``{axis: (first, stop)}``) as one strided
+    slice of ``x`` (every one of those taps in bounds)."""
+    start, limit, strides = [0] * x.ndim, list(x.shape), [1] * x.ndim
+    for a, j in zip(sorted(tables), combo):
+        pos = tables[a].positions[block[a][0]:block[a][1], j]
+        start[a], limit[a], strides[a] = int(pos[0]), int(pos[-1]) + 1, _is_progression(pos)
+    return lax.slice(x, start, limit, strides)
 
 
 def _runs_of_pattern(w: AxisWindows) -> list[tuple[int, int]]:
