@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 
 import jax
@@ -154,13 +155,48 @@ def _unpool_tiled(x, idx, kernel, out_spatial):
 
     def blocks(x, idx):
         expand = [slice(None), slice(None)] + [a for _ in range(n) for a in (slice(None), None)]
-        hit = idx[tuple(expand)] == pos
-        dense = jnp.where(hit, x[tuple(expand)], jnp.zeros((), x.dtype))
-        dense = dense.reshape(x.shape[:2] + tuple(s * k for s, k in zip(spatial, kernel)))
+        dense = _blocks(x, idx[tuple(expand)] == pos)
         config = [(0, 0, 0)] * 2 + [(0, o - s * k, 0) for s, k, o in zip(spatial, kernel, out_spatial)]
         return lax.pad(dense, jnp.zeros((), x.dtype), config)  # negative high padding crops
 
     return lax.cond(jnp.all(in_block), blocks, lambda x, idx: _unpool_scatter(x, idx, out_spatial), x, idx)
+
+
+@jax.custom_jvp
+def _blocks(x, hit):
+    """``where(hit, x, 0)`` over every cell's output block, as one array of the blocks' size.
+
+    ``hit`` is ``(N, C, s_1, k_1, ..., s_n, k_n)``: whether tap ``a`` of cell ``i`` is the
+    cell's index.  The values are one select and a reshape; the derivative (:func:`_block_taps`)
+    places each tap by an interior pad, whose transpose, the gradient, reads the output
+    gradient as one strided slice per tap.  The transpose of the reshape form reduced the
+    blocks' size-2 minor axes, which XLA:CPU does slowly (SegNet: 3-5 ms of a ~9 ms
+    forward+backward).
+    """
+    n = (hit.ndim - 2) // 2
+    expand = [slice(None), slice(None)] + [a for _ in range(n) for a in (slice(None), None)]
+    dense = jnp.where(hit, x[tuple(expand)], jnp.zeros((), x.dtype))
+    return dense.reshape(x.shape[:2] + tuple(hit.shape[2 + 2 * d] * hit.shape[3 + 2 * d] for d in range(n)))
+
+
+def _block_taps(t, hit):
+    """Linear in ``t``: :func:`_blocks` as a sum of one interior pad per tap."""
+    n = (hit.ndim - 2) // 2
+    kernel = hit.shape[3::2]
+    total = None
+    for taps in itertools.product(*(range(k) for k in kernel)):
+        where = [slice(None), slice(None)] + [a for tap in taps for a in (slice(None), tap)]
+        placed = jnp.where(hit[tuple(where)], t, jnp.zeros((), t.dtype))
+        config = [(0, 0, 0)] * 2 + [(a, k - 1 - a, k - 1) for a, k in zip(taps, kernel)]
+        placed = lax.pad(placed, jnp.zeros((), t.dtype), config)
+        total = placed if total is None else total + placed
+    return total
+
+
+@_blocks.defjvp
+def _blocks_jvp(primals, tangents):
+    x, hit = primals
+    return _blocks(x, hit), _block_taps(tangents[0], hit)
 
 
 @functools.partial(jax.custom_jvp, nondiff_argnums=(2,))
