@@ -65,6 +65,12 @@ from jaxpool.windows import AxisWindows
 
 # Windows with more taps than this are reduced as a materialised axis, not tap by tap.
 MAX_UNROLLED_TAPS = 16
+# Stride-1 max windows padded along the minor axis fold up to this many N-d taps at once from
+# one padded copy (_engine._fold_padded; Inception's and SPP's 3x3 to 9x9, 3-D 3x3x3), where
+# axis by axis XLA:CPU writes every padded tap out and refolds the earlier axes per tap
+# (3x3x3/1/1 of (4, 32, 32, 64, 64), warm, interleaved: forward 168 -> 70 ms, f+b 311 -> 188;
+# 9x9/1/4 of (8, 256, 20, 20): f+b 98 -> 29 ms).  The tap choice stays int8 (_choice_dtype).
+MAX_PADDED_FOLD_TAPS = 100
 # A static take is split into at most this many slices before falling back to a gather.
 MAX_SLICE_PIECES = 48
 # Up to this many windows along an axis, irregular max folds slice each window (_per_window).
@@ -556,7 +562,7 @@ def window_max(
     ``jnp.max`` forward is not used: XLA:CPU's vectorised max can drop a NaN.)
     """
     indexed = index_dtype is not None
-    if _folds_directly(tables):
+    if _folds_directly(tables, x.ndim):
         return _max_direct(x, tables, plane_strides, index_dtype)
     if _index_major_first(tables):
         if indexed:
@@ -760,11 +766,13 @@ def _at_flat_index(t, index, axes):
     return picked.reshape(index.shape)
 
 
-def _folds_directly(tables: dict[int, AxisWindows]) -> bool:
+def _folds_directly(tables: dict[int, AxisWindows], ndim: int) -> bool:
     """Whether to fold the whole N-d window at once (see :func:`_max_direct`): regular windows
-    (fixed pools; adaptive ``out | in``) with few N-d taps."""
+    (fixed pools; adaptive ``out | in``) with few N-d taps, or up to
+    ``MAX_PADDED_FOLD_TAPS`` where they are read from one padded copy (:func:`_fold_padded`)."""
+    limit = MAX_PADDED_FOLD_TAPS if _padded_once(tables, {}, ndim) else MAX_UNROLLED_TAPS
     return all(_regular(w) for w in tables.values()) and math.prod(
-        w.max_length for w in tables.values()) <= MAX_UNROLLED_TAPS
+        w.max_length for w in tables.values()) <= limit
 
 
 def _max_direct(x, tables, plane_strides, index_dtype):
@@ -1059,8 +1067,9 @@ def _materialised(chosen, taps: int):
 
 def _choice_dtype(taps: int):
     """The integer type of a tap number below ``taps`` (and of :func:`_materialised`'s
-    divisor, at most ``taps + 2``): ``int8`` up to 100 taps, which every unrolled fold is."""
-    return np.int8 if taps <= 100 else np.int32
+    divisor, at most ``taps + 2``): ``int8`` up to ``MAX_PADDED_FOLD_TAPS`` (100) taps, which
+    every unrolled fold is."""
+    return np.int8 if taps <= MAX_PADDED_FOLD_TAPS else np.int32
 
 
 def _kept(a):

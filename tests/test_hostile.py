@@ -26,6 +26,7 @@ def _calls(n):
     return [
         both(f"max_pool{n}d", 3, 2, 1, 1, True, True),
         both(f"max_pool{n}d", 2, 1, 0, 2, False, True),
+        both(f"max_pool{n}d", 3, 1, 1, 1, False, True),  # stride 1, padded: _engine._fold_padded
         both(f"avg_pool{n}d", 3, 2, 1, True, False),
         both(f"avg_pool{n}d", 3, 2, 1, False, True),
         both(f"lp_pool{n}d", 2, 2, 1),
@@ -107,7 +108,7 @@ def test_integer_max_pool_extremes_match_torch(dtype, n):
     x[0, 0] = info.min  # a plane of the lowest value only: padding must not win
     x[0, 1] = info.max
     with jax.enable_x64(dtype == "int64"):
-        for args in [(3, 2, 1, 1, True), (2, 1, 0, 2, False), (SPATIAL[n], 1, 0, 1, False)]:
+        for args in [(3, 2, 1, 1, True), (2, 1, 0, 2, False), (3, 1, 1, 1, False), (SPATIAL[n], 1, 0, 1, False)]:
             assert_matches_torch(lambda a: getattr(jaxpool, f"max_pool{n}d")(a, *args, return_indices=True),
                                  lambda a: getattr(F, f"max_pool{n}d")(a, *args, return_indices=True), x)
         assert getattr(jaxpool, f"max_pool{n}d")(jnp.asarray(x), 3, 1, 1).dtype == jnp.dtype(dtype)

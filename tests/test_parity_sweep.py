@@ -61,3 +61,27 @@ DTYPE_CASES = [
 @pytest.mark.parametrize("case", DTYPE_CASES, ids=str)
 def test_every_dtype(case):
     parity.run_case(case)
+
+
+# Stride-1 max windows padded along the minor axis fold from one lowest-filled padded copy
+# (_engine._fold_padded), up to MAX_PADDED_FOLD_TAPS taps: 3x3 and 5x5 in 2-d, 3x3x3 in 3-d,
+# dilated, with a strided major axis, channels-last and unbatched; values, indices, gradients.
+PADDED_FOLD_CASES = [
+    parity.Case(op, shape, args, (("return_indices", True),), dtype, values, channels_last, seed=11)
+    for op, shape, args, channels_last in [
+        ("max_pool2d", (2, 3, 9, 8), (3, 1, 1), False),
+        ("max_pool2d", (2, 3, 9, 8), (5, 1, 2), True),
+        ("max_pool2d", (3, 10, 9), ((3, 5), (2, 1), (1, 2), (1, 2), True), False),
+        ("max_pool2d", (2, 2, 11, 10), (9, 1, 4), False),
+        ("max_pool3d", (1, 2, 5, 6, 7), (3, 1, 1), False),
+        ("max_pool3d", (1, 2, 5, 6, 7), ((2, 3, 3), 1, 1, (2, 1, 1)), True),
+    ]
+    for dtype, values in [("float32", "normal"), ("float32", "ties"), ("float32", "special"),
+                          ("float16", "special"), ("bfloat16", "ties"), ("float64", "special"),
+                          ("int8", "ties"), ("uint8", "ties"), ("int64", "ties")]
+]
+
+
+@pytest.mark.parametrize("case", PADDED_FOLD_CASES, ids=str)
+def test_padded_folds(case):
+    parity.run_case(case)
