@@ -831,13 +831,17 @@ def _fold_blocks(x, tables: dict[int, AxisWindows], combos: dict[int, tuple[int,
 
     def fold(taps, part):
         (t, best), rest = taps[0], taps[1:]
-        chosen = jnp.full(best.shape, t, dtype)
-        for t, tap in rest:
-            take = _scan_takes(tap, best)
-            best, chosen = jnp.where(take, tap, best), jnp.where(take, dtype(t), chosen)
-        return best, chosen
+        return _scan_taps(best, jnp.full(best.shape, t, dtype), rest)
 
     return _by_blocks(x, tables, combos, fold)
+
+
+def _scan_taps(best, chosen, taps):
+    """Fold ``(row-major tap number, tap)`` pairs into ``(best, chosen)`` by PyTorch's scan rule."""
+    for t, tap in taps:
+        take = _scan_takes(tap, best)
+        best, chosen = jnp.where(take, tap, best), jnp.where(take, chosen.dtype.type(t), chosen)
+    return best, chosen
 
 
 def _fold_padded(x, tables: dict[int, AxisWindows], combos: dict, axes):
@@ -850,7 +854,7 @@ def _fold_padded(x, tables: dict[int, AxisWindows], combos: dict, axes):
     where :func:`_padded_once` pads a sum: the blocks of :func:`_fold_blocks` are then
     concatenated along the minor axis, and XLA:CPU writes the blocks out and then copies
     them (3x3/1/1 of (16, 64, 112, 112), warm allocator, interleaved: forward 21 -> 11.6 ms,
-    forward+backward 152 -> 36 ms; docs/performance.md, item 13).
+    forward+backward 152 -> 36 ms; docs/performance.md, item 14).
     """
     dims = sorted(tables)
     dtype = _choice_dtype(math.prod(tables[a].max_length for a in dims))
@@ -859,11 +863,7 @@ def _fold_padded(x, tables: dict[int, AxisWindows], combos: dict, axes):
         first = first * tables[a].max_length + along(_first_valid_tap(tables[a]), a, x.ndim)
     taps = _lowest_padded_taps(x, tables, combos, axes)
     chosen = jnp.broadcast_to(jnp.asarray(first.astype(dtype)), taps[0][1].shape)
-    best = jnp.full(taps[0][1].shape, lowest(x.dtype), x.dtype)
-    for t, tap in taps:
-        take = _scan_takes(tap, best)
-        best, chosen = jnp.where(take, tap, best), jnp.where(take, dtype(t), chosen)
-    return best, chosen
+    return _scan_taps(jnp.full(taps[0][1].shape, lowest(x.dtype), x.dtype), chosen, taps)
 
 
 def _lowest_padded_taps(x, tables: dict[int, AxisWindows], combos: dict, axes) -> list:
