@@ -876,11 +876,7 @@ def _lowest_padded_taps(x, tables: dict[int, AxisWindows], combos: dict, axes) -
 
 def _read_padded_taps(x, chosen, tables: dict[int, AxisWindows], taps: dict, axes):
     """``x`` at every window's ``chosen`` N-d tap, from the taps of :func:`_fold_padded`."""
-    listed = _lowest_padded_taps(x, tables, taps, axes)
-    best = listed[0][1]
-    for t, tap in listed[1:]:
-        best = jnp.where(chosen == t, tap, best)
-    return best
+    return _select_chosen(chosen, _lowest_padded_taps(x, tables, taps, axes))
 
 
 def _read_block_taps(x, chosen, tables: dict[int, AxisWindows], taps: dict):
@@ -888,13 +884,18 @@ def _read_block_taps(x, chosen, tables: dict[int, AxisWindows], taps: dict):
     :func:`_by_blocks`, so no padded copy of ``x`` is made)."""
 
     def read(block_taps, part):
-        here = part(chosen)
-        (_, best), rest = block_taps[0], block_taps[1:]
-        for t, tap in rest:
-            best = jnp.where(here == t, tap, best)
-        return (best,)
+        return (_select_chosen(part(chosen), block_taps),)
 
     return _by_blocks(x, tables, taps, read)[0]
+
+
+def _select_chosen(chosen, taps):
+    """The tap numbered ``chosen`` of ``(row-major tap number, tap)`` pairs, as a chain of
+    selects (``chosen`` is always one of the numbers)."""
+    (_, best), rest = taps[0], taps[1:]
+    for t, tap in rest:
+        best = jnp.where(chosen == t, tap, best)
+    return best
 
 
 def _by_blocks(x, tables: dict[int, AxisWindows], combos: dict, reduce):

@@ -154,8 +154,7 @@ def _unpool_tiled(x, idx, kernel, out_spatial):
         in_block = in_block & (coord // k == cell)
 
     def blocks(x, idx):
-        expand = [slice(None), slice(None)] + [a for _ in range(n) for a in (slice(None), None)]
-        dense = _blocks(x, idx[tuple(expand)] == pos)
+        dense = _blocks(x, _per_tap(idx) == pos)
         config = [(0, 0, 0)] * 2 + [(0, o - s * k, 0) for s, k, o in zip(spatial, kernel, out_spatial)]
         return lax.pad(dense, jnp.zeros((), x.dtype), config)  # negative high padding crops
 
@@ -174,9 +173,15 @@ def _blocks(x, hit):
     forward+backward).
     """
     n = (hit.ndim - 2) // 2
-    expand = [slice(None), slice(None)] + [a for _ in range(n) for a in (slice(None), None)]
-    dense = jnp.where(hit, x[tuple(expand)], jnp.zeros((), x.dtype))
+    dense = jnp.where(hit, _per_tap(x), jnp.zeros((), x.dtype))
     return dense.reshape(x.shape[:2] + tuple(hit.shape[2 + 2 * d] * hit.shape[3 + 2 * d] for d in range(n)))
+
+
+def _per_tap(a):
+    """``(N, C, s_1, ..., s_n)`` as ``(N, C, s_1, 1, ..., s_n, 1)``, to broadcast over each
+    cell's block taps."""
+    n = a.ndim - 2
+    return a[(slice(None), slice(None)) + tuple(e for _ in range(n) for e in (slice(None), None))]
 
 
 def _block_taps(t, hit):
