@@ -163,16 +163,21 @@ PADDED = {
 }
 
 
-def _forward_backward_temp_ratio(shape, fn):
-    """Temporary bytes of the jitted forward+backward per output cell."""
+def _compiled_forward_backward(shape, fn):
+    """The compiled forward+backward of ``fn`` at a float32 ``shape``, and its output shape."""
     def both(x, g):
         out, vjp = jax.vjp(fn, x)
         return out, vjp(g)[0]
 
     x = jax.ShapeDtypeStruct(shape, jnp.float32)
-    out = jax.eval_shape(fn, x)
-    compiled = jax.jit(both).lower(x, jax.ShapeDtypeStruct(out.shape, jnp.float32)).compile()
-    return compiled.memory_analysis().temp_size_in_bytes / math.prod(out.shape)
+    out = jax.eval_shape(fn, x).shape
+    return jax.jit(both).lower(x, jax.ShapeDtypeStruct(out, jnp.float32)).compile(), out
+
+
+def _forward_backward_temp_ratio(shape, fn):
+    """Temporary bytes of the jitted forward+backward per output cell."""
+    compiled, out = _compiled_forward_backward(shape, fn)
+    return compiled.memory_analysis().temp_size_in_bytes / math.prod(out)
 
 
 @pytest.mark.parametrize("name", PADDED)
@@ -246,14 +251,7 @@ STRIDE_ONE_MAX = {
 @pytest.mark.parametrize("name", STRIDE_ONE_MAX)
 def test_stride_one_padded_max_concatenates_nothing(name):
     shape, fn, padding = STRIDE_ONE_MAX[name]
-
-    def both(x, g):
-        out, vjp = jax.vjp(fn, x)
-        return out, vjp(g)[0]
-
-    x = jax.ShapeDtypeStruct(shape, jnp.float32)
-    windows = jax.eval_shape(fn, x).shape
-    compiled = jax.jit(both).lower(x, jax.ShapeDtypeStruct(windows, jnp.float32)).compile()
+    compiled, windows = _compiled_forward_backward(shape, fn)
     assert not re.findall(r"= \S+ concatenate\(", compiled.as_text())
     if padding is not None:
         lead = shape[:len(shape) - len(padding)]
