@@ -13,10 +13,13 @@ run into the other's sample; see ``IDLE_GAP_S``):
 * the achieved fraction of the memory roofline of the forward pass: the bytes it must move
   (input read once, every output written once) divided by the bandwidth of a jitted elementwise
   copy of the same input (``2 * input bytes / copy time``), over the measured time;
-* the JAX peers where one exists: ``flax.linen.max_pool``/``avg_pool`` (on the channels-last
-  copy of the input, their layout), including adaptive cases whose windows are exactly a fixed
-  pool (``jaxpool.windows.equivalent_fixed``).  Keras 3 (``keras.ops.adaptive_*_pool``) is not
-  installed here, so it is not timed.
+* the JAX peers where one exists (:class:`Peer`): ``flax.linen.max_pool``/``avg_pool`` (on the
+  channels-last copy of the input, their layout), including adaptive cases whose windows are
+  exactly a fixed pool (``jaxpool.windows.equivalent_fixed``), and Keras 3's
+  ``keras.ops.adaptive_average_pool``/``adaptive_max_pool`` on the JAX backend (the ``bench``
+  extra installs Keras; without it those columns say so).  Every peer's forward output is
+  compared with torch's first: a peer that computes other numbers is timed all the same and
+  flagged in the table, since a user porting a model would get those numbers.
 
 Threads: XLA's CPU client uses one intra-op thread per core it may run on; torch is set to the
 same count with ``torch.set_num_threads`` (``--threads`` overrides torch's count only).
@@ -37,6 +40,7 @@ from __future__ import annotations
 import argparse
 import csv
 import dataclasses
+import functools
 import json
 import math
 import os
@@ -53,12 +57,30 @@ if __package__ in (None, ""):  # run as a script: import this checkout's jaxpool
 
 
 @dataclasses.dataclass(frozen=True)
+class Peer:
+    """Another JAX library's version of a workload's op, timed beside jaxpool.
+
+    ``library`` names the table's column group (``PEER_LIBRARIES``), ``call`` what is called;
+    ``fn`` takes the input in its own layout: channels-last (``(N, *spatial, C)``) when
+    ``channels_last``, else the workload's NCHW input.
+    """
+
+    library: str
+    call: str
+    fn: Callable
+    channels_last: bool
+
+
+PEER_LIBRARIES = ("flax", "keras")
+
+
+@dataclasses.dataclass(frozen=True)
 class Workload:
     """One benchmark case.
 
     ``jax_fn``/``torch_fn`` take the NCHW input and return the output, or a tuple whose first
-    element is the differentiable output.  ``peer`` is ``(name, fn)`` for a JAX peer taking the
-    channels-last input, or None.  ``setup`` makes extra constant arguments (shared random
+    element is the differentiable output.  ``peers`` are other JAX libraries' versions of the
+    op (:class:`Peer`).  ``extra`` makes extra constant arguments (shared random
     samples) from a numpy generator; they are passed after the input to both sides.
     """
 
@@ -67,18 +89,46 @@ class Workload:
     quick_shape: tuple[int, ...]
     jax_fn: Callable
     torch_fn: Callable
-    peer: tuple[str, Callable] | None = None
+    peers: tuple[Peer, ...] = ()
     extra: Callable | None = None  # (rng, shape) -> tuple of numpy arrays passed to both sides
     requires: str | None = None  # jaxpool attribute that must exist
 
 
-def _flax_pool(kind: str, window, strides, padding="VALID", **kw):
+def _flax_pool(call: str, kind: str, window, strides, padding="VALID", **kw) -> Peer:
     def fn(x):
         from flax import linen as nn
 
         pool = nn.max_pool if kind == "max" else nn.avg_pool
         return pool(x, window, strides=strides, padding=padding, **kw)
-    return fn
+    return Peer("flax", call, fn, channels_last=True)
+
+
+@functools.cache
+def keras_status() -> str | None:
+    """None when Keras 3 runs on the JAX backend here, else why its peers are not timed.
+
+    ``KERAS_BACKEND`` is read once, at Keras' import: this process asks for JAX unless the
+    caller chose a backend."""
+    os.environ.setdefault("KERAS_BACKEND", "jax")
+    try:
+        import keras
+    except ImportError:
+        return "not installed (pip install -e '.[bench]')"
+    if keras.backend.backend() != "jax":
+        return f"runs on the {keras.backend.backend()} backend, not jax (set KERAS_BACKEND=jax)"
+    if not hasattr(keras.ops, "adaptive_average_pool"):
+        return f"keras {keras.__version__} has no keras.ops.adaptive_average_pool"
+    return None
+
+
+def _keras_adaptive(kind: str, output_size) -> Peer:
+    name = "adaptive_average_pool" if kind == "avg" else "adaptive_max_pool"
+
+    def fn(x):
+        import keras
+
+        return getattr(keras.ops, name)(x, output_size, data_format="channels_first")
+    return Peer("keras", f"keras.ops.{name}", fn, channels_last=False)
 
 
 def workloads() -> list[Workload]:
@@ -97,7 +147,7 @@ def workloads() -> list[Workload]:
     return [
         Workload("max_pool2d_k3s2p1_resnet", (16, 64, 112, 112), (2, 8, 32, 32),
                  lambda x: jaxpool.max_pool2d(x, 3, 2, 1), lambda x: F.max_pool2d(x, 3, 2, 1),
-                 ("flax.max_pool", _flax_pool("max", (3, 3), (2, 2), ((1, 1), (1, 1))))),
+                 (_flax_pool("flax.linen.max_pool", "max", (3, 3), (2, 2), ((1, 1), (1, 1))),)),
         Workload("max_pool2d_k2s2_indices_unpool_segnet", (16, 64, 64, 64), (2, 8, 16, 16),
                  lambda x: jaxpool.max_unpool2d(*jaxpool.max_pool2d(x, 2, 2, return_indices=True), 2, 2),
                  lambda x: F.max_unpool2d(*F.max_pool2d(x, 2, 2, return_indices=True), 2, 2)),
@@ -107,34 +157,40 @@ def workloads() -> list[Workload]:
         Workload("avg_pool2d_k3s1p1_nopad", (16, 192, 28, 28), (2, 8, 14, 14),
                  lambda x: jaxpool.avg_pool2d(x, 3, 1, 1, count_include_pad=False),
                  lambda x: F.avg_pool2d(x, 3, 1, 1, count_include_pad=False),
-                 ("flax.avg_pool", _flax_pool("avg", (3, 3), (1, 1), ((1, 1), (1, 1)),
-                                              count_include_pad=False))),
+                 (_flax_pool("flax.linen.avg_pool", "avg", (3, 3), (1, 1), ((1, 1), (1, 1)),
+                             count_include_pad=False),)),
         Workload("lp_pool2d_p2_k3s2", (16, 64, 56, 56), (2, 8, 16, 16),
                  lambda x: jaxpool.lp_pool2d(x, 2, 3, 2), lambda x: F.lp_pool2d(x, 2, 3, 2)),
         Workload("adaptive_avg_pool2d_14to7", (32, 512, 14, 14), (2, 8, 14, 14),
                  lambda x: jaxpool.adaptive_avg_pool2d(x, 7), lambda x: F.adaptive_avg_pool2d(x, 7),
-                 ("flax.avg_pool (k2 s2, same windows)", _flax_pool("avg", (2, 2), (2, 2)))),
+                 (_flax_pool("flax.linen.avg_pool (k2 s2, same windows)", "avg", (2, 2), (2, 2)),
+                  _keras_adaptive("avg", 7))),
         Workload("adaptive_avg_pool2d_33to7", (32, 256, 33, 33), (2, 8, 33, 33),
-                 lambda x: jaxpool.adaptive_avg_pool2d(x, 7), lambda x: F.adaptive_avg_pool2d(x, 7)),
+                 lambda x: jaxpool.adaptive_avg_pool2d(x, 7), lambda x: F.adaptive_avg_pool2d(x, 7),
+                 (_keras_adaptive("avg", 7),)),
         Workload("adaptive_avg_pool2d_global", (64, 2048, 7, 7), (2, 16, 7, 7),
                  lambda x: jaxpool.adaptive_avg_pool2d(x, 1), lambda x: F.adaptive_avg_pool2d(x, 1),
-                 ("flax.avg_pool (k7, same window)", _flax_pool("avg", (7, 7), (7, 7)))),
+                 (_flax_pool("flax.linen.avg_pool (k7, same window)", "avg", (7, 7), (7, 7)),
+                  _keras_adaptive("avg", 1))),
         Workload("adaptive_avg_pool2d_10x9to80x60", (8, 64, 10, 9), (2, 8, 10, 9),
                  lambda x: jaxpool.adaptive_avg_pool2d(x, (80, 60)),
-                 lambda x: F.adaptive_avg_pool2d(x, (80, 60))),
+                 lambda x: F.adaptive_avg_pool2d(x, (80, 60)), (_keras_adaptive("avg", (80, 60)),)),
         Workload("adaptive_max_pool2d_33to5", (32, 256, 33, 33), (2, 8, 33, 33),
-                 lambda x: jaxpool.adaptive_max_pool2d(x, 5), lambda x: F.adaptive_max_pool2d(x, 5)),
+                 lambda x: jaxpool.adaptive_max_pool2d(x, 5), lambda x: F.adaptive_max_pool2d(x, 5),
+                 (_keras_adaptive("max", 5),)),
         Workload("adaptive_max_pool2d_33to5_indices", (32, 256, 33, 33), (2, 8, 33, 33),
                  lambda x: jaxpool.adaptive_max_pool2d(x, 5, True),
                  lambda x: F.adaptive_max_pool2d(x, 5, True)),
         Workload("adaptive_max_pool1d_1000to100", (64, 256, 1000), (2, 8, 1000),
                  lambda x: jaxpool.adaptive_max_pool1d(x, 100), lambda x: F.adaptive_max_pool1d(x, 100),
-                 ("flax.max_pool (k10 s10, same windows)", _flax_pool("max", (10,), (10,)))),
+                 (_flax_pool("flax.linen.max_pool (k10 s10, same windows)", "max", (10,), (10,)),
+                  _keras_adaptive("max", 100))),
         Workload("max_pool3d_k2s2", (4, 32, 32, 64, 64), (1, 4, 8, 16, 16),
                  lambda x: jaxpool.max_pool3d(x, 2, 2), lambda x: F.max_pool3d(x, 2, 2),
-                 ("flax.max_pool", _flax_pool("max", (2, 2, 2), (2, 2, 2)))),
+                 (_flax_pool("flax.linen.max_pool", "max", (2, 2, 2), (2, 2, 2)),)),
         Workload("adaptive_avg_pool3d_17to4", (4, 64, 17, 17, 17), (1, 4, 17, 17, 17),
-                 lambda x: jaxpool.adaptive_avg_pool3d(x, 4), lambda x: F.adaptive_avg_pool3d(x, 4)),
+                 lambda x: jaxpool.adaptive_avg_pool3d(x, 4), lambda x: F.adaptive_avg_pool3d(x, 4),
+                 (_keras_adaptive("avg", 4),)),
         Workload("fractional_max_pool2d_k3_r0.5", (8, 64, 64, 64), (2, 4, 16, 16),
                  frac_jax, frac_torch, extra=frac_samples, requires="fractional_max_pool2d"),
     ]
@@ -235,6 +291,36 @@ def _torch_callables(fn, x_np, extra_np, device):
     return fwd, bwd
 
 
+def _torch_output(fn, x_np, extra_np) -> np.ndarray:
+    """torch's forward output on the CPU: what a peer must reproduce."""
+    import torch
+
+    with torch.no_grad():
+        out = _first(fn(torch.from_numpy(x_np), *(torch.from_numpy(e) for e in extra_np)))
+    return out.numpy()
+
+
+# A peer agrees with torch when every output is within float32 summation noise of torch's.
+PEER_RTOL, PEER_ATOL = 1e-4, 1e-5
+
+
+def _agreement(library: str, out: np.ndarray, reference: np.ndarray) -> dict:
+    """Whether a peer's forward output is torch's: ``{library}_matches_torch`` and, for the
+    table's footnote, how many outputs differ, how many of them are NaN, the largest error."""
+    if out.shape != reference.shape:
+        return {f"{library}_matches_torch": False, f"{library}_differs": f"shape {out.shape}, torch {reference.shape}"}
+    close = np.isclose(out, reference, rtol=PEER_RTOL, atol=PEER_ATOL, equal_nan=True)
+    wrong = int(np.count_nonzero(~close))
+    error = np.abs(out.astype(np.float64) - reference)
+    finite = error[np.isfinite(error)]
+    result = {f"{library}_matches_torch": wrong == 0}
+    if wrong:
+        nan = int(np.count_nonzero(np.isnan(out) & ~np.isnan(reference)))
+        result[f"{library}_differs"] = (f"{wrong} of {out.size} outputs, {nan} of them NaN, largest "
+                                        f"finite error {finite.max() if finite.size else float('nan'):.3g}")
+    return result
+
+
 def run_workload(w: Workload, *, quick: bool, device: str, repeats: int, target: float, seed: int = 0):
     """Measure one workload; returns a result row (dict)."""
     import jax
@@ -271,10 +357,16 @@ def run_workload(w: Workload, *, quick: bool, device: str, repeats: int, target:
     fns_fwd["jaxpool"], fns_bwd["jaxpool"] = _jax_callables(w.jax_fn, x, extra, device)
     fns_fwd["torch"], fns_bwd["torch"] = _torch_callables(w.torch_fn, x_np, extra_np, device)
     fns_fwd["copy"] = copy_in_place
-    if w.peer is not None:
+    peers = [p for p in w.peers if p.library != "keras" or keras_status() is None]
+    if peers:
+        reference = _torch_output(w.torch_fn, x_np, extra_np)
         x_last = jax.device_put(jnp.moveaxis(x, 1, -1), jdev)
-        fns_fwd["peer"], fns_bwd["peer"] = _jax_callables(w.peer[1], x_last, (), device)
-        row["peer"] = w.peer[0]
+    for p in peers:
+        peer_x = x_last if p.channels_last else x
+        fns_fwd[p.library], fns_bwd[p.library] = _jax_callables(p.fn, peer_x, (), device)
+        out = np.asarray(_first(jax.jit(p.fn)(peer_x)))
+        row.update({f"{p.library}_call": p.call,
+                    **_agreement(p.library, np.moveaxis(out, -1, 1) if p.channels_last else out, reference)})
     gap = 0.0 if quick else IDLE_GAP_S  # a smoke run times nothing worth the wait
     fwd = _interleaved(fns_fwd, repeats, target, gap)
     bwd = _interleaved(fns_bwd, repeats, target, gap)
@@ -292,8 +384,8 @@ def run_workload(w: Workload, *, quick: bool, device: str, repeats: int, target:
         roofline_fwd=moved / bandwidth / fwd["jaxpool"],
         torch_roofline_fwd=moved / bandwidth / fwd["torch"],
     )
-    if w.peer is not None:
-        row.update(peer_fwd_ms=fwd["peer"] * 1e3, peer_fwdbwd_ms=bwd["peer"] * 1e3)
+    for p in peers:
+        row.update({f"{p.library}_fwd_ms": fwd[p.library] * 1e3, f"{p.library}_fwdbwd_ms": bwd[p.library] * 1e3})
     return row
 
 
@@ -308,9 +400,11 @@ COLUMNS = [
     ("torch_fwdbwd_ms", "torch f+b ms", "{:.3f}"),
     ("ratio_fwdbwd", "ratio f+b", "{:.2f}"),
     ("roofline_fwd", "roofline", "{:.0%}"),
-    ("peer_fwd_ms", "peer fwd ms", "{:.3f}"),
-    ("peer_fwdbwd_ms", "peer f+b ms", "{:.3f}"),
+    *((f"{lib}_{when}_ms", f"{lib} {title} ms", "{:.3f}") for lib in PEER_LIBRARIES
+      for when, title in (("fwd", "fwd"), ("fwdbwd", "f+b"))),
 ]
+# Marks a peer's time whose forward output is not torch's (see _agreement and peer_notes).
+DIFFERS_MARK = "!"
 
 
 def geomean(values) -> float | None:
@@ -332,10 +426,24 @@ def summary(rows) -> dict:
     }
 
 
+def _cell(row, key: str, fmt: str) -> str:
+    if key not in row:
+        return "-"
+    library = key.split("_")[0]
+    differs = library in PEER_LIBRARIES and row.get(f"{library}_matches_torch") is False
+    return fmt.format(row[key]) + (DIFFERS_MARK if differs else "")
+
+
+def peer_notes(rows) -> list[str]:
+    """One line per peer whose forward output is not torch's."""
+    return [f"{DIFFERS_MARK} {r[lib + '_call']} differs from torch on {r['workload']}: {r[lib + '_differs']}"
+            for r in rows for lib in PEER_LIBRARIES if r.get(f"{lib}_matches_torch") is False]
+
+
 def format_table(rows) -> str:
     ok = [r for r in rows if r.get("status") == "ok"]
     cells = [[title for _, title, _ in COLUMNS]]
-    cells += [[fmt.format(r[key]) if key in r else "-" for key, _, fmt in COLUMNS] for r in ok]
+    cells += [[_cell(r, key, fmt) for key, _, fmt in COLUMNS] for r in ok]
     widths = [max(len(c[i]) for c in cells) for i in range(len(COLUMNS))]
     lines = ["  ".join(v.ljust(w) if i == 0 else v.rjust(w) for i, (v, w) in enumerate(zip(c, widths)))
              for c in cells]
@@ -394,8 +502,16 @@ def environment(device: str, torch_threads: int) -> dict:
         "torch_threads": torch_threads,
         "platform": platform.platform(),
         "python": platform.python_version(),
-        "keras": "not installed: Keras 3 adaptive pools not timed",
+        "flax": _version("flax"),
+        "keras": keras_status() or _version("keras"),
     }
+
+
+def _version(module: str) -> str:
+    try:
+        return __import__(module).__version__
+    except ImportError:
+        return "not installed"
 
 
 def _cpu_cores() -> int:
@@ -493,8 +609,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"geomean ratio (fwd and f+b): {summ['geomean_ratio']:.2f} "
               f"(fwd {summ['geomean_ratio_fwd']:.2f}, f+b {summ['geomean_ratio_fwdbwd']:.2f}); "
               f"worst {w['ratio']:.2f} ({w['workload']}, {w['pass']})")
-    print("peers: flax.linen pools where they compute the same windows; Keras 3 is not installed "
-          "(its adaptive pools are not timed)")
+    for line in peer_notes(rows):
+        print(line)
+    keras = keras_status()
+    print("peers: flax.linen pools where they compute the same windows (channels-last input); "
+          + (f"Keras 3 adaptive pools not timed: Keras {keras}" if keras else
+             f"keras.ops adaptive pools, Keras {env['keras']} on jax")
+          + f"; {DIFFERS_MARK} = the peer's output is not torch's")
     result = {"environment": env, "quick": args.quick, "repeats": repeats, "rows": rows, "summary": summ}
     if args.json:
         with open(args.json, "w") as f:

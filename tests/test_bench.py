@@ -6,6 +6,7 @@ import json
 import pathlib
 import sys
 
+import numpy as np
 import pytest
 import torch  # noqa: F401  (the benchmark compares against torch: a missing torch is a failure)
 
@@ -47,14 +48,42 @@ def test_quick_run_writes_table_json_csv_and_plot(tmp_path, capsys):
         for key in TIMED:
             assert isinstance(row[key], float) and row[key] > 0, key
         assert row["bytes_moved"] > 0
-    assert rows[1]["peer"].startswith("flax.avg_pool") and rows[1]["peer_fwd_ms"] > 0
-    assert "peer" not in rows[0]  # no JAX peer has max_unpool
+    adaptive = rows[1]
+    assert adaptive["flax_call"].startswith("flax.linen.avg_pool") and adaptive["flax_fwd_ms"] > 0
+    assert adaptive["flax_matches_torch"] is True  # 14 -> 7 is k2 s2: Flax computes torch's windows
+    assert adaptive["keras_call"] == "keras.ops.adaptive_average_pool"
+    assert adaptive["keras_fwd_ms"] > 0 and adaptive["keras_fwdbwd_ms"] > 0
+    assert isinstance(adaptive["keras_matches_torch"], bool)
+    if not adaptive["keras_matches_torch"]:  # Keras 3.15's 14 -> 7 windows are not torch's
+        assert f"keras.ops.adaptive_average_pool differs from torch on {only[1]}" in printed
+    assert not any(k.startswith(bench.PEER_LIBRARIES) for k in rows[0])  # no JAX peer has max_unpool
+    assert result["environment"]["keras"] == bench.keras_status() or result["environment"]["keras"][0].isdigit()
     assert result["environment"]["torch_threads"] >= 1 and result["quick"] is True
     assert result["summary"]["measured"] == 2 and result["summary"]["geomean_ratio"] > 0
     with open(out_csv) as f:
         table = list(csv.DictReader(f))
     assert [r["workload"] for r in table] == only and float(table[0]["ratio_fwd"]) > 0
     assert out_png.stat().st_size > 0
+
+
+def test_keras_peers_run_here():
+    """The test extra installs Keras 3, so its adaptive pools really are timed (not skipped)."""
+    assert bench.keras_status() is None
+
+
+def test_peer_agreement_counts_what_differs_from_torch():
+    reference = np.array([[1.0, 2.0], [3.0, 4.0]], np.float32)
+    assert bench._agreement("keras", reference + 1e-7, reference) == {"keras_matches_torch": True}
+    wrong = reference.copy()
+    wrong[0, 1], wrong[1, 1] = np.nan, 4.5
+    found = bench._agreement("keras", wrong, reference)
+    assert found["keras_matches_torch"] is False
+    assert found["keras_differs"] == "2 of 4 outputs, 1 of them NaN, largest finite error 0.5"
+    shaped = bench._agreement("flax", reference[:1], reference)
+    assert shaped["flax_matches_torch"] is False and "shape (1, 2)" in shaped["flax_differs"]
+    row = {"workload": "w", "keras_call": "keras.ops.f", **found, "keras_fwd_ms": 1.0}
+    assert bench._cell(row, "keras_fwd_ms", "{:.3f}") == "1.000" + bench.DIFFERS_MARK
+    assert bench.peer_notes([row]) == [f"{bench.DIFFERS_MARK} keras.ops.f differs from torch on w: {found['keras_differs']}"]
 
 
 def test_fractional_workload_runs_or_says_not_available(tmp_path):
