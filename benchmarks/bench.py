@@ -305,8 +305,8 @@ PEER_RTOL, PEER_ATOL = 1e-4, 1e-5
 
 
 def _agreement(library: str, out: np.ndarray, reference: np.ndarray) -> dict:
-    """Whether a peer's forward output is torch's: ``{library}_matches_torch`` and, for the
-    table's footnote, how many outputs differ, how many of them are NaN, the largest error."""
+    """Whether a peer's forward output is torch's: ``{library}_matches_torch`` and, where it is
+    not, how many outputs differ, how many of them are NaN, and the table's footnote."""
     if out.shape != reference.shape:
         return {f"{library}_matches_torch": False, f"{library}_differs": f"shape {out.shape}, torch {reference.shape}"}
     close = np.isclose(out, reference, rtol=PEER_RTOL, atol=PEER_ATOL, equal_nan=True)
@@ -316,8 +316,9 @@ def _agreement(library: str, out: np.ndarray, reference: np.ndarray) -> dict:
     result = {f"{library}_matches_torch": wrong == 0}
     if wrong:
         nan = int(np.count_nonzero(np.isnan(out) & ~np.isnan(reference)))
-        result[f"{library}_differs"] = (f"{wrong} of {out.size} outputs, {nan} of them NaN, largest "
-                                        f"finite error {finite.max() if finite.size else float('nan'):.3g}")
+        result.update({f"{library}_wrong_outputs": wrong, f"{library}_nan_outputs": nan,
+                       f"{library}_differs": f"{wrong} of {out.size} outputs, {nan} of them NaN, largest "
+                                             f"finite error {finite.max() if finite.size else float('nan'):.3g}"})
     return result
 
 

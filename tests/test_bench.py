@@ -78,6 +78,7 @@ def test_peer_agreement_counts_what_differs_from_torch():
     wrong[0, 1], wrong[1, 1] = np.nan, 4.5
     found = bench._agreement("keras", wrong, reference)
     assert found["keras_matches_torch"] is False
+    assert (found["keras_wrong_outputs"], found["keras_nan_outputs"]) == (2, 1)
     assert found["keras_differs"] == "2 of 4 outputs, 1 of them NaN, largest finite error 0.5"
     shaped = bench._agreement("flax", reference[:1], reference)
     assert shaped["flax_matches_torch"] is False and "shape (1, 2)" in shaped["flax_differs"]
@@ -117,3 +118,18 @@ def test_warm_allocator_reruns_the_process_with_glibc_keeping_memory(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert json.loads(out.read_text())["environment"]["allocator"].startswith("warm")
     assert "allocator: warm" in proc.stdout
+
+
+def test_peer_parity_sweep_counts_every_case(capsys):
+    spec = importlib.util.spec_from_file_location("jaxpool_peer_parity", ROOT / "benchmarks" / "peer_parity.py")
+    peer_parity = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(peer_parity)
+    rows = peer_parity.sweep(max_size=4)
+    assert [r["op"] for r in rows] == ["keras.ops.adaptive_average_pool", "keras.ops.adaptive_max_pool"]
+    for row in rows:
+        assert row["cases"] == 16 and 0 <= row["with_nan"] <= row["wrong"] <= 16
+        assert len(row["first_wrong"]) == min(row["wrong"], 8)
+        assert set(row["models"]) == {"14x14->7x7", "7x7->7x7", "13x13->7x7", "10x9->80x60"}
+        assert all(isinstance(ok, bool) for ok in row["models"].values())
+    assert peer_parity.main(["--max-size", "2"]) == 0
+    assert "1-d cases differ from torch" in capsys.readouterr().out

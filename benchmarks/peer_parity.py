@@ -1,0 +1,103 @@
+"""Do other JAX libraries' adaptive pools compute PyTorch's numbers?  A sweep against torch.
+
+Every 1-d case ``input size x output size`` in ``1..--max-size`` (both ways: pooling and
+upsampling) runs each peer's adaptive average and max pool on a random ``(2, 3, in)`` input and
+compares it with ``torch.nn.functional.adaptive_{avg,max}_pool1d`` (``benchmarks/bench.py``'s
+tolerance).  The table counts the cases whose output differs and those with NaN, and names the
+first few.  The 2-d cases that models use (VGG's ``AdaptiveAvgPool2d((7, 7))``) follow.
+
+Peers: Keras 3's ``keras.ops.adaptive_average_pool``/``adaptive_max_pool`` on the JAX backend
+(the ``bench`` extra installs it).  Flax has no adaptive pool.  Run
+``python3 benchmarks/peer_parity.py``; jaxpool's own parity is ``jaxpool parity``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+import numpy as np
+
+if __package__ in (None, ""):  # run as a script: import the benchmark beside this file
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import bench  # noqa: E402
+
+# The 2-d (input, output) sizes of models ported from PyTorch.
+MODEL_CASES = (((14, 14), (7, 7)), ((7, 7), (7, 7)), ((13, 13), (7, 7)), ((10, 9), (80, 60)))
+
+
+def keras_ops() -> dict:
+    """``{name: (keras fn, torch fn per rank)}``; empty when Keras 3 on JAX is not here."""
+    if bench.keras_status() is not None:
+        return {}
+    import keras
+    import torch.nn.functional as F
+
+    return {
+        "keras.ops.adaptive_average_pool": (keras.ops.adaptive_average_pool,
+                                            {3: F.adaptive_avg_pool1d, 4: F.adaptive_avg_pool2d}),
+        "keras.ops.adaptive_max_pool": (keras.ops.adaptive_max_pool,
+                                        {3: F.adaptive_max_pool1d, 4: F.adaptive_max_pool2d}),
+    }
+
+
+def compare(peer_fn, torch_fn, x: np.ndarray, output_size) -> dict:
+    """``bench._agreement`` of one call, an exception counting as a difference."""
+    import jax
+    import torch
+
+    reference = torch_fn(torch.from_numpy(x), output_size).numpy()
+    try:
+        out = np.asarray(jax.jit(lambda x: peer_fn(x, output_size, data_format="channels_first"))(x))
+    except Exception as e:  # a peer rejecting a size torch accepts differs from torch
+        return {"peer_matches_torch": False, "peer_differs": f"raised {type(e).__name__}"}
+    return bench._agreement("peer", out, reference)
+
+
+def sweep(max_size: int, seed: int = 0) -> list[dict]:
+    """One row per peer op: the 1-d sweep's counts and the model cases' verdicts."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for name, (peer_fn, torch_fns) in keras_ops().items():
+        wrong, nan = [], 0
+        sizes = [(i, o) for i in range(1, max_size + 1) for o in range(1, max_size + 1)]
+        for i, o in sizes:
+            found = compare(peer_fn, torch_fns[3], rng.standard_normal((2, 3, i)).astype(np.float32), o)
+            if not found["peer_matches_torch"]:
+                wrong.append(f"{i}->{o}")
+                nan += found.get("peer_nan_outputs", 0) > 0
+        models = {f"{i[0]}x{i[1]}->{o[0]}x{o[1]}": compare(
+            peer_fn, torch_fns[4], rng.standard_normal((2, 3, *i)).astype(np.float32), o)["peer_matches_torch"]
+            for i, o in MODEL_CASES}
+        rows.append({"op": name, "cases": len(sizes), "wrong": len(wrong), "with_nan": nan,
+                     "first_wrong": wrong[:8], "models": models})
+    return rows
+
+
+def format_rows(rows) -> str:
+    lines = []
+    for r in rows:
+        lines.append(f"{r['op']}: {r['wrong']} of {r['cases']} 1-d cases differ from torch "
+                     f"({r['with_nan']} with NaN); first: {', '.join(r['first_wrong']) or 'none'}")
+        lines.append("  model cases: " + ", ".join(f"{k} {'same' if ok else 'DIFFERS'}"
+                                                  for k, ok in r["models"].items()))
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="peer_parity", description=__doc__.split("\n\n")[0])
+    p.add_argument("--max-size", type=int, default=40, help="largest 1-d input and output size")
+    args = p.parse_args(argv)
+    os.environ.setdefault("JAX_PLATFORMS", "cpu")
+    status = bench.keras_status()
+    if status is not None:
+        print(f"peer_parity: Keras 3 {status}; nothing to compare", file=sys.stderr)
+        return 2
+    print(format_rows(sweep(args.max_size)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
