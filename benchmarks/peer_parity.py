@@ -36,13 +36,13 @@ def peer_ops() -> dict:
     """``{name: (fn(x, output_size) on NCHW input, {rank: torch fn})}`` of the peers here."""
     import torch.nn.functional as F
 
-    avg = {3: F.adaptive_avg_pool1d, 4: F.adaptive_avg_pool2d}
-    big = {3: F.adaptive_max_pool1d, 4: F.adaptive_max_pool2d}
+    avg_fns = {3: F.adaptive_avg_pool1d, 4: F.adaptive_avg_pool2d}
+    max_fns = {3: F.adaptive_max_pool1d, 4: F.adaptive_max_pool2d}
     ops = {}
     if bench.keras_status() is None:
         import keras
 
-        for name, torch_fns in (("adaptive_average_pool", avg), ("adaptive_max_pool", big)):
+        for name, torch_fns in (("adaptive_average_pool", avg_fns), ("adaptive_max_pool", max_fns)):
             ops[f"keras.ops.{name}"] = (functools.partial(getattr(keras.ops, name), data_format="channels_first"),
                                         torch_fns)
     try:
@@ -57,8 +57,8 @@ def peer_ops() -> dict:
             return jax.vmap(layer)(x)
         return fn
 
-    ops["eqx.nn.AdaptiveAvgPool1d/2d"] = (equinox("Avg"), avg)
-    ops["eqx.nn.AdaptiveMaxPool1d/2d"] = (equinox("Max"), big)
+    ops["eqx.nn.AdaptiveAvgPool1d/2d"] = (equinox("Avg"), avg_fns)
+    ops["eqx.nn.AdaptiveMaxPool1d/2d"] = (equinox("Max"), max_fns)
     return ops
 
 
@@ -75,11 +75,12 @@ def compare(peer_fn, torch_fn, x: np.ndarray, output_size) -> dict:
     return bench._agreement("peer", out, reference)
 
 
-def sweep(max_size: int, seed: int = 0) -> list[dict]:
-    """One row per peer op: the 1-d sweep's counts and the model cases' verdicts."""
+def sweep(max_size: int, seed: int = 0, ops: dict | None = None) -> list[dict]:
+    """One row per op of ``ops`` (default: :func:`peer_ops`): the 1-d sweep's counts and the
+    model cases' verdicts."""
     rng = np.random.default_rng(seed)
     rows = []
-    for name, (peer_fn, torch_fns) in peer_ops().items():
+    for name, (peer_fn, torch_fns) in (peer_ops() if ops is None else ops).items():
         wrong, nan, raised = [], 0, 0
         sizes = [(i, o) for i in range(1, max_size + 1) for o in range(1, max_size + 1)]
         for i, o in sizes:
