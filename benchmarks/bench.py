@@ -465,15 +465,13 @@ def write_csv(path: str, rows) -> None:
             writer.writerow({k: ("x".join(map(str, v)) if isinstance(v, list) else v) for k, v in r.items()})
 
 
-def plot(path: str, rows) -> str | None:
-    """Bar chart of the ratios; returns an error message instead of raising if matplotlib is missing."""
-    try:
-        import matplotlib
+def plot(path: str, rows) -> None:
+    """Bar chart of the ratios (needs matplotlib: ``main`` checks for it before the run)."""
+    import matplotlib
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return "--plot needs matplotlib: pip install 'jaxpool[plot]' (or matplotlib); no plot written"
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
     ok = [r for r in rows if r.get("status") == "ok"]
     fig, ax = plt.subplots(figsize=(10, 0.45 * len(ok) + 1.5))
     y = np.arange(len(ok))
@@ -487,7 +485,6 @@ def plot(path: str, rows) -> str | None:
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
-    return None
 
 
 def environment(device: str, torch_threads: int) -> dict:
@@ -526,21 +523,50 @@ def _cpu_cores() -> int:
 # ------------------------------------------------------------------------------------ main
 
 
-def parse_args(argv):
-    p = argparse.ArgumentParser(prog="bench", description=__doc__.split("\n\n")[0])
-    p.add_argument("--device", choices=("cpu", "gpu"), default="cpu")
-    p.add_argument("--quick", action="store_true", help="small shapes, few repeats (a smoke run)")
-    p.add_argument("--only", nargs="+", metavar="NAME", help="workloads whose name contains NAME")
-    p.add_argument("--list", action="store_true", help="list the workloads and exit")
-    p.add_argument("--repeats", type=int, help="timed samples per contender (default 15, quick 3)")
-    p.add_argument("--threads", type=int, help="torch threads (default: the cores XLA uses)")
-    p.add_argument("--json", metavar="PATH")
-    p.add_argument("--csv", metavar="PATH")
-    p.add_argument("--plot", metavar="PATH", help="bar chart of the ratios (needs matplotlib)")
+def parse_args(argv, prog: str | None = None):
+    p = argparse.ArgumentParser(
+        prog=prog, description=__doc__.split("\n\n")[0] + "  Prints one row per workload: median "
+        "times of jaxpool (jax.jit) and torch (eager), forward and forward+backward, the ratio "
+        "jaxpool/torch (below 1: jaxpool is faster), the fraction of the memory roofline, and the "
+        "JAX peers (Flax, Keras 3) where they have the op.  Progress goes to stderr.")
+    p.add_argument("--device", choices=("cpu", "gpu"), default="cpu",
+                   help="cpu (default): jax and torch on the CPU, same thread count; gpu: jax on the "
+                        "GPU against torch CUDA (needs GPU builds of both)")
+    p.add_argument("--quick", action="store_true",
+                   help="smoke run: small shapes, 3 samples, no idle gap; shows that every workload runs, "
+                        "its figures mean nothing as measurements")
+    p.add_argument("--only", nargs="+", metavar="NAME",
+                   help="run only the workloads whose name contains one of NAME (see --list)")
+    p.add_argument("--list", action="store_true", help="list the workloads and their shapes, and exit")
+    p.add_argument("--repeats", type=int, metavar="N",
+                   help="timed samples per contender; the median is reported (default 15, --quick 3)")
+    p.add_argument("--threads", type=int, metavar="N",
+                   help="torch's thread count (default: the cores XLA uses, so both sides get the same)")
+    p.add_argument("--json", metavar="PATH",
+                   help="also write the environment, every row and the summary as JSON to PATH")
+    p.add_argument("--csv", metavar="PATH", help="also write one row per workload as CSV to PATH")
+    p.add_argument("--plot", metavar="PATH",
+                   help="also draw the ratios as a bar chart; the extension picks the format (.png, .pdf, "
+                        ".svg, ...; needs matplotlib)")
     p.add_argument("--warm-allocator", action="store_true",
                    help="rerun with glibc's malloc keeping freed memory (no fresh pages per call, "
                         "for jaxpool and torch alike)")
     return p.parse_args(argv)
+
+
+def quick_warning(repeats: int) -> str:
+    return (f"WARNING: --quick is a smoke run (small shapes, {repeats} samples, no idle gap): its times, "
+            "ratios and roofline figures are not comparable with a full run or with another quick run, "
+            "and mean nothing as measurements.")
+
+
+def output_errors(args) -> list[str]:
+    """Problems with the --json/--csv/--plot paths, found before the run instead of after it."""
+    from jaxpool.cli import output_path_error
+
+    found = [output_path_error(f"--{name}", getattr(args, name), plot=name == "plot")
+             for name in ("json", "csv", "plot") if getattr(args, name)]
+    return [e for e in found if e]
 
 
 # glibc reads these when the process starts: large blocks come from (and go back to) the heap
@@ -560,12 +586,19 @@ def _rerun_with_warm_allocator(argv: list[str] | None) -> None:
               {**os.environ, **WARM_ALLOCATOR})
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    if args.warm_allocator and not _allocator_is_warm():
-        _rerun_with_warm_allocator(argv)
+def main(argv: list[str] | None = None, prog: str | None = None) -> int:
+    """Run the benchmark with command line ``argv``; ``prog`` names the command in usage lines."""
+    args = parse_args(argv, prog)
+    name = prog or "bench"
     if args.device == "cpu":
         os.environ.setdefault("JAX_PLATFORMS", "cpu")
+    errors = output_errors(args)
+    for e in errors:
+        print(f"{name}: {e}", file=sys.stderr)
+    if errors:
+        return 2
+    if args.warm_allocator and not _allocator_is_warm():
+        _rerun_with_warm_allocator(argv)
     import jax
     import torch
 
@@ -578,16 +611,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.only:
         selected = [w for w in all_workloads if any(s in w.name for s in args.only)]
         if not selected:
-            print(f"bench: no workload matches {args.only}; try --list", file=sys.stderr)
+            print(f"{name}: no workload matches {args.only}; try --list", file=sys.stderr)
             return 2
     if args.device == "gpu":
         try:
             jax.devices("gpu")
         except RuntimeError as e:
-            print(f"bench: --device gpu needs a GPU build of jax: {e}", file=sys.stderr)
+            print(f"{name}: --device gpu needs a GPU build of jax: {e}", file=sys.stderr)
             return 2
         if not torch.cuda.is_available():
-            print("bench: --device gpu needs torch with CUDA", file=sys.stderr)
+            print(f"{name}: --device gpu needs torch with CUDA", file=sys.stderr)
             return 2
     threads = args.threads or _cpu_cores()
     torch.set_num_threads(threads)
@@ -599,11 +632,15 @@ def main(argv: list[str] | None = None) -> int:
     print(f"jaxpool benchmark on {args.device}: jax {env['jax']} ({env['jax_threads']} cores), "
           f"torch {env['torch']} ({threads} threads); median of {repeats} interleaved samples; "
           "ratio = jaxpool / torch; roofline = bytes moved / copy bandwidth / time", flush=True)
+    if args.quick:
+        print(quick_warning(repeats), file=sys.stderr, flush=True)
     rows = []
-    for w in selected:
+    start = time.perf_counter()
+    for k, w in enumerate(selected, 1):
+        elapsed = int(time.perf_counter() - start)
+        print(f"[{k}/{len(selected)}] {w.name} ({elapsed // 60}:{elapsed % 60:02d} elapsed)",
+              file=sys.stderr, flush=True)
         rows.append(run_workload(w, quick=args.quick, device=args.device, repeats=repeats, target=target))
-        if not args.quick:
-            print(f"  {w.name}: done", file=sys.stderr, flush=True)
     summ = summary(rows)
     print(format_table(rows))
     if summ["geomean_ratio"] is not None:
@@ -619,15 +656,16 @@ def main(argv: list[str] | None = None) -> int:
              f"keras.ops adaptive pools, Keras {env['keras']} on jax")
           + f"; {DIFFERS_MARK} = the peer's output is not torch's")
     result = {"environment": env, "quick": args.quick, "repeats": repeats, "rows": rows, "summary": summ}
+    if args.quick:
+        print(quick_warning(repeats))
+        result["warning"] = quick_warning(repeats)
     if args.json:
         with open(args.json, "w") as f:
             json.dump(result, f, indent=2)
     if args.csv:
         write_csv(args.csv, rows)
     if args.plot:
-        message = plot(args.plot, rows)
-        if message:
-            print(f"bench: {message}", file=sys.stderr)
+        plot(args.plot, rows)
     return 0
 
 

@@ -1,7 +1,11 @@
 """``jaxpool explain``: an operator's per-axis window table as text, and optionally as a plot.
 
-Everything shown comes from :func:`jaxpool.windows.op_windows`, i.e. the very tables the
-operator reduces over, built after the operator's own argument checks.
+The windows shown are the tables the operator reduces over, built after the operator's own
+argument checks: :func:`jaxpool.windows.op_windows` for the deterministic pools, the fixed
+kernel/stride tables of ``stochastic_pool`` (:func:`jaxpool._fixed.fixed_tables`), and for
+``fractional_max_pool`` the intervals :func:`jaxpool.fractional.interval_starts` draws from one
+plane's samples.  Every column is computed with numpy over whole axes, and long tables are
+summarised (first and last rows), so the cost stays in seconds for any input size.
 """
 
 from __future__ import annotations
@@ -10,48 +14,213 @@ import numpy as np
 
 from jaxpool import windows
 
+# Tables longer than this print their first and last MAX_ROWS // 2 rows.
+MAX_ROWS = 40
+# A plot draws at most this many windows per axis, and at most MAX_PLOT_TAPS dilated taps.
+MAX_PLOT_WINDOWS = 200
+MAX_PLOT_TAPS = 20_000
+# "input cells read by no window" needs a mask of the axis; above this size it is not computed.
+MAX_COVERAGE_CELLS = 10**7
 
-def _taps(w: windows.AxisWindows, i: int) -> np.ndarray:
-    return w.starts[i] + np.arange(w.lengths[i], dtype=np.int64) * w.dilation
-
-
-def _runs(cells) -> str:
-    """``[0, 1, 2, 5]`` -> ``"0-2, 5"``."""
-    cells = sorted(int(c) for c in cells)
-    parts, start = [], None
-    for k, c in enumerate(cells):
-        if start is None:
-            start = c
-        if k + 1 == len(cells) or cells[k + 1] != c + 1:
-            parts.append(str(start) if start == c else f"{start}-{c}")
-            start = None
-    return ", ".join(parts)
+FRACTIONAL_DTYPES = ("float32", "float64", "float16", "bfloat16")
 
 
-def axis_rows(w: windows.AxisWindows) -> list[dict]:
-    """One dict per output position: range, cells read, padding taps, overlap with the next."""
+# ----------------------------------------------------------------------------- tables
+
+def op_windows(op: str, input_size, *args, samples=None, seed=None, dtype="float32", **kwargs):
+    """Per-axis :class:`~jaxpool.windows.AxisWindows` of any pooling operator, after its checks.
+
+    ``samples`` (PyTorch's ``_random_samples`` of one plane, ``ndim`` numbers in ``[0, 1)``) or
+    ``seed`` (drawn as ``fractional_max_pool`` draws them from ``jax.random.key(seed)`` for a
+    ``(1, 1, ...)`` input) and ``dtype`` apply to ``fractional_max_pool{2,3}d`` only.
+    """
+    family = op[:-2]
+    if family == "fractional_max_pool":
+        return _fractional(op, input_size, *args, samples=samples, seed=seed, dtype=dtype, **kwargs)[0]
+    if samples is not None or seed is not None:
+        raise ValueError(f"samples and seed apply to fractional_max_pool2d/3d only, not to {op}")
+    if family == "stochastic_pool":
+        return _stochastic(op, input_size, *args, **kwargs)
+    return windows.op_windows(op, input_size, *args, **kwargs)
+
+
+def _abstract_input(op: str, input_size, dtype="float32"):
+    import jax
+
+    from jaxpool import _args
+
+    n = int(op[-2])
+    spatial = _args.positive(_args.int_tuple(input_size, n, "input_size", op), "input_size", op)
+    return spatial, jax.ShapeDtypeStruct((1, 1, *spatial), dtype)
+
+
+def _stochastic(op: str, input_size, kernel_size, stride=None, padding=0, **kwargs):
+    """stochastic_pool's windows are max_pool's without dilation or ceil_mode (see its module)."""
+    import jax
+
+    import jaxpool
+    from jaxpool import _args
+    from jaxpool._fixed import fixed_tables
+
+    kwargs = {k: v for k, v in kwargs.items() if k not in ("channels_last", "training", "key")}
+    if kwargs:
+        raise TypeError(f"{op}: unexpected arguments {', '.join(kwargs)}")
+    _, x = _abstract_input(op, input_size)
+    fn = getattr(jaxpool, op)
+    jax.eval_shape(lambda v: fn(v, kernel_size, stride, padding, training=False), x)  # the op's checks
+    layout = _args.Layout(int(op[-2]), False, True)
+    tables = fixed_tables(x, layout, op, kernel_size, stride, padding, 1, False)
+    return tuple(tables[a] for a in layout.spatial_axes)
+
+
+def _fractional(op: str, input_size, kernel_size, output_size=None, output_ratio=None, *,
+                samples=None, seed=None, dtype="float32"):
+    """``(tables, used)``: the windows fractional_max_pool draws for one plane, and per axis the
+    column of the samples that drives it and its value."""
+    import jax
+    import jax.numpy as jnp
+
+    import jaxpool
+    from jaxpool import _args, fractional
+
+    n = int(op[-2])
+    names = " ".join(f"U{k + 1}" for k in range(n))
+    if (samples is None) == (seed is None):
+        raise ValueError(f"{op} draws its windows at random: give --samples {names} (PyTorch's "
+                         "_random_samples of one plane, in [0, 1)) or --seed N (drawn with jax.random)")
+    if dtype not in FRACTIONAL_DTYPES:
+        raise ValueError(f"{op}: dtype must be one of {', '.join(FRACTIONAL_DTYPES)}, got {dtype!r}")
+    spatial, x = _abstract_input(op, input_size, dtype)
+    if samples is not None:
+        if len(samples) != n or not all(0 <= float(u) < 1 for u in samples):
+            raise ValueError(f"--samples takes {n} numbers in [0, 1) for {op} ({names}: PyTorch's "
+                             f"_random_samples[n, c, :]), got {' '.join(map(str, samples))}")
+        drawn = jnp.asarray(np.asarray(samples, np.float64).reshape(1, 1, n), dtype)
+    else:
+        drawn = fractional._samples(None, jax.random.key(seed), 1, 1, True, jnp.dtype(dtype), n, op)
+    fn = getattr(jaxpool, op)
+    jax.eval_shape(lambda v, s: fn(v, kernel_size, output_size, output_ratio, _random_samples=s),
+                   x, drawn)  # the operator's own checks
+    kernel = _args.int_tuple(kernel_size, n, "kernel_size", op)
+    out = fractional._output_size(spatial, output_size, output_ratio, n, op)
+    columns = fractional.sample_axes(n)
+    tables, used = [], []
+    for d in range(n):
+        u = drawn[0, 0, columns[d]]
+        starts = np.asarray(fractional.interval_starts(u, spatial[d], out[d], kernel[d], dtype), np.int64)
+        tables.append(windows.AxisWindows(spatial[d], starts, np.full(out[d], kernel[d], np.int64)))
+        used.append((columns[d], str(np.asarray(u))))  # in the dtype's own shortest form
+    return tuple(tables), used
+
+
+# ----------------------------------------------------------------------------- columns
+
+def _below(starts, lengths, d: int, bound) -> np.ndarray:
+    """Per window, the number of taps ``start + j*d`` (``j < length``) that lie below ``bound``."""
+    return np.clip(-((starts - bound) // d), 0, lengths)
+
+
+def axis_columns(w: windows.AxisWindows) -> dict:
+    """Per-window arrays, computed over the whole axis at once (no Python loop over windows).
+
+    ``lo``/``hi``: the input range ``[lo, hi)`` shown; ``first``/``size``: first in-bounds tap
+    and the number of in-bounds taps; ``padding``: taps in the padding; ``beyond``: taps past
+    the right padding (``ceil_mode``); ``overlap``: cells shared with the next window (-1: none
+    follows).
+    """
+    s, n, d = w.starts, w.lengths, w.dilation
     pad_end = w.input_size if w.pad_end is None else w.pad_end
+    below_in, below_zero, below_end = (_below(s, n, d, b) for b in (w.input_size, 0, pad_end))
+    size = below_in - below_zero
+    first = s + below_zero * d
+    last = first + (size - 1) * d
+    overlap = np.full(w.output_size, -1, np.int64)
+    if w.output_size > 1:
+        lo = np.maximum(first[:-1], first[1:])
+        hi = np.minimum(last[:-1], last[1:])
+        aligned = (first[:-1] - first[1:]) % d == 0
+        both = (size[:-1] > 0) & (size[1:] > 0) & aligned & (hi >= lo)
+        overlap[:-1] = np.where(both, (hi - lo) // d + 1, 0)
+    return {
+        "lo": np.maximum(s, 0), "hi": np.minimum(s + (n - 1) * d + 1, w.input_size),
+        "first": first, "size": size, "padding": below_zero + below_end - below_in,
+        "beyond": n - below_end, "overlap": overlap,
+    }
+
+
+def axis_rows(w: windows.AxisWindows, which=None) -> list[dict]:
+    """One dict per output position (all, or those in ``which``): range, cells read, padding
+    taps, taps past the padding, overlap with the next window (None for the last)."""
+    c = axis_columns(w)
     rows = []
-    for i, (first, stop) in enumerate(w.describe()):
-        taps = _taps(w, i)
-        inside = taps[(taps >= 0) & (taps < w.input_size)]
+    for i in range(w.output_size) if which is None else which:
         rows.append({
-            "out": i,
-            "range": f"[{first},{stop})",
-            "cells": inside,
-            "size": int(inside.size),
-            "padding": int(np.sum((taps < 0) | ((taps >= w.input_size) & (taps < pad_end)))),
-            "beyond": int(np.sum(taps >= pad_end)),
+            "out": int(i), "range": f"[{c['lo'][i]},{c['hi'][i]})",
+            "cells": c["first"][i] + np.arange(c["size"][i], dtype=np.int64) * w.dilation,
+            "size": int(c["size"][i]), "padding": int(c["padding"][i]), "beyond": int(c["beyond"][i]),
+            "overlap": None if c["overlap"][i] < 0 else int(c["overlap"][i]),
         })
-    for row, nxt in zip(rows, rows[1:] + [None]):
-        row["overlap"] = None if nxt is None else int(np.intersect1d(row["cells"], nxt["cells"]).size)
     return rows
 
 
-def _format_table(header: list[str], rows: list[list[str]]) -> list[str]:
-    widths = [max(len(h), *(len(r[k]) for r in rows)) if rows else len(h) for k, h in enumerate(header)]
+def unread_cells(w: windows.AxisWindows, columns: dict) -> np.ndarray | None:
+    """Sorted input positions no window reads (None above MAX_COVERAGE_CELLS cells).
+
+    One difference array per residue modulo the dilation marks every window's in-bounds taps
+    in O(outputs + input), however long the windows are.
+    """
+    if w.input_size > MAX_COVERAGE_CELLS:
+        return None
+    d = w.dilation
+    rows = -(-w.input_size // d) + 1
+    size, first = columns["size"], columns["first"]
+    keep = size > 0
+    first, last = first[keep], first[keep] + (size[keep] - 1) * d
+    diff = np.zeros((d, rows), np.int64)
+    np.add.at(diff, (first % d, first // d), 1)
+    np.add.at(diff, (first % d, last // d + 1), -1)
+    covered = np.cumsum(diff, axis=1)[:, :-1] > 0  # covered[r, q]: position q*d + r
+    positions = np.arange(rows - 1)[None, :] * d + np.arange(d)[:, None]
+    unread = positions[~covered & (positions < w.input_size)]
+    return np.sort(unread)
+
+
+def _runs(cells, limit: int = 12) -> str:
+    """``[0, 1, 2, 5]`` -> ``"0-2, 5"``; more than ``limit`` runs end in a count."""
+    cells = np.asarray(cells, np.int64)
+    if cells.size == 0:
+        return ""
+    breaks = np.flatnonzero(np.diff(cells) != 1)
+    starts = np.concatenate([cells[:1], cells[breaks + 1]])
+    stops = np.concatenate([cells[breaks], cells[-1:]])
+    parts = [str(a) if a == b else f"{a}-{b}" for a, b in zip(starts[:limit], stops[:limit])]
+    if len(starts) > limit:
+        parts.append(f"... ({cells.size} cells in {len(starts)} runs)")
+    return ", ".join(parts)
+
+
+def _cells_text(cells: np.ndarray, d: int) -> str:
+    if cells.size <= 8:
+        return ",".join(map(str, cells.tolist()))
+    return f"{cells[0]},{cells[1]},...,{cells[-1]} ({cells.size} cells, every {d})"
+
+
+def _shown(count: int) -> list[int] | None:
+    """Rows to print: all, or the first and last MAX_ROWS // 2 (None marks the gap)."""
+    if count <= MAX_ROWS:
+        return list(range(count))
+    half = MAX_ROWS // 2
+    return [*range(half), None, *range(count - half, count)]
+
+
+# ----------------------------------------------------------------------------- text
+
+def _format_table(header: list[str], rows: list[list[str] | str]) -> list[str]:
+    """Right-aligned columns; a plain string row (a summary line) is printed as it is."""
+    cells = [r for r in rows if not isinstance(r, str)]
+    widths = [max(len(h), *(len(r[k]) for r in cells)) if cells else len(h) for k, h in enumerate(header)]
     line = lambda cells: "  ".join(c.rjust(n) for c, n in zip(cells, widths)).rstrip()  # noqa: E731
-    return [line(header), *(line(r) for r in rows)]
+    return [line(header), *(r if isinstance(r, str) else line(r) for r in rows)]
 
 
 def _call(op: str, args: tuple, kwargs: dict) -> str:
@@ -59,75 +228,119 @@ def _call(op: str, args: tuple, kwargs: dict) -> str:
     return ", ".join(parts)
 
 
-def _rule(op: str, w: windows.AxisWindows) -> str:
+def _rule(op: str, w: windows.AxisWindows, sample=None) -> str:
     family = op[:-2]
     if family.startswith("adaptive"):
         return (f"adaptive windows: output i reads [floor(i*{w.input_size}/{w.output_size}), "
                 f"ceil((i+1)*{w.input_size}/{w.output_size}))")
     kernel = int(w.lengths[0]) if w.output_size else 0
+    if family == "fractional_max_pool":
+        column, u = sample
+        alpha = f"({w.input_size} - {kernel}) / ({w.output_size} - 1)" if w.output_size > 1 else "unused"
+        return (f"u = samples[n, c, {column}] = {u}; alpha = {alpha}; output i < {w.output_size - 1} "
+                f"reads {kernel} cells from int((i + u) * alpha) - int(u * alpha), the last output from "
+                f"{w.input_size} - {kernel}")
     start = f"i*{int(w.starts[1] - w.starts[0])}" if w.output_size > 1 else "0"
     start += f" - {w.padding}" if w.padding else ""
     if family == "max_unpool":
         return (f"input i's index may address [{start}, +{kernel}) of the {w.input_size} unpooled "
                 "cells (the windows of the max_pool that made the indices)")
     taps = f"{kernel} taps {w.dilation} apart" if w.dilation > 1 else f"{kernel} cells"
-    return f"output i reads {taps} starting at {start}"
+    rule = f"output i reads {taps} starting at {start}"
+    if family == "stochastic_pool":
+        rule += " (padding cells are not part of a window)"
+    return rule
+
+
+def _windows_line(columns: dict) -> str:
+    ranges = [f"[{a},{b})" for a, b in zip(columns["lo"][:5].tolist(), columns["hi"][:5].tolist())]
+    count = len(columns["lo"])
+    if count > 10:
+        tail = [f"[{a},{b})" for a, b in zip(columns["lo"][-5:].tolist(), columns["hi"][-5:].tolist())]
+        return f"windows: {' '.join(ranges)} ... {' '.join(tail)} ({count} windows)"
+    ranges = [f"[{a},{b})" for a, b in zip(columns["lo"].tolist(), columns["hi"].tolist())]
+    return "windows: " + " ".join(ranges)
+
+
+def _head(op: str, tables, args, kwargs, extra: dict) -> str:
+    family = op[:-2]
+    spatial = tuple(w.input_size for w in tables)
+    outputs = ", ".join(str(w.output_size) for w in tables)
+    if family == "max_unpool":
+        inputs = tuple(w.output_size for w in tables)
+        return (f"{op}(input (N, C, {', '.join(map(str, inputs))}), indices, {_call(op, args, kwargs)})"
+                f" -> output (N, C, {', '.join(map(str, spatial))})")
+    if family == "fractional_max_pool":
+        if extra.get("samples") is not None:
+            kwargs = {**kwargs, "_random_samples": [[list(map(float, extra["samples"]))]]}
+            given = ""
+        else:
+            given = f", key=jax.random.key({extra['seed']})"
+        return (f"{op}(input (1, 1, {', '.join(map(str, spatial))}) {extra.get('dtype', 'float32')}, "
+                f"{_call(op, args, kwargs)}{given}) -> output (1, 1, {outputs})")
+    return f"{op}(input (N, C, {', '.join(map(str, spatial))}), {_call(op, args, kwargs)}) -> output (N, C, {outputs})"
 
 
 def explain(op: str, input_size, *args, **kwargs) -> str:
-    """The text that ``jaxpool explain`` prints: per axis, every output's window."""
-    tables = windows.op_windows(op, input_size, *args, **kwargs)
+    """The text that ``jaxpool explain`` prints: per axis, every output's window.
+
+    Tables of more than MAX_ROWS windows show their first and last rows and a count.
+    """
     family = op[:-2]
-    spatial = tuple(w.input_size for w in tables)
-    if family == "max_unpool":
-        inputs = tuple(w.output_size for w in tables)
-        head = f"{op}(input (N, C, {', '.join(map(str, inputs))}), indices, {_call(op, args, kwargs)})"
-        head += f" -> output (N, C, {', '.join(map(str, spatial))})"
+    extra = {k: kwargs.pop(k) for k in ("samples", "seed", "dtype") if k in kwargs}
+    samples = [None] * 3
+    if family == "fractional_max_pool":
+        tables, samples = _fractional(op, input_size, *args, **extra, **kwargs)
     else:
-        head = f"{op}(input (N, C, {', '.join(map(str, spatial))}), {_call(op, args, kwargs)})"
-        head += f" -> output (N, C, {', '.join(str(w.output_size) for w in tables)})"
-    lines = [head]
+        tables = op_windows(op, input_size, *args, **extra, **kwargs)
+    lines = [_head(op, tables, args, kwargs, extra)]
+    if family == "fractional_max_pool" and extra.get("seed") is not None:
+        lines.append(f"samples drawn for plane (0, 0): [{', '.join(u for _, u in sorted(samples))}] "
+                     "(jax.random.uniform(key, (1, 1, ndim)); another (N, C) draws other samples)")
     avg = family == "avg_pool"
     override = kwargs.get("divisor_override") if avg else None
     include_pad = kwargs.get("count_include_pad", True) if avg else None
     for axis, w in enumerate(tables):
-        rows = axis_rows(w)
+        c = axis_columns(w)
         sizes = (f"input size {w.output_size} (pooled), unpooled output size {w.input_size}"
                  if family == "max_unpool" else f"input size {w.input_size}, output size {w.output_size}")
-        lines += ["", f"axis {axis}: {sizes}",
-                  "  " + _rule(op, w)]
-        lines.append("  windows: " + " ".join(r["range"] for r in rows))
+        lines += ["", f"axis {axis}: {sizes}", "  " + _rule(op, w, samples[axis]), "  " + _windows_line(c)]
         header = ["in", "output range", "size"] if family == "max_unpool" else ["out", "input range", "size"]
         dilated = w.dilation > 1
         if dilated:
             header.append("cells read")
         header.append("padding")
-        beyond = any(r["beyond"] for r in rows)
+        beyond = bool(np.any(c["beyond"]))
         if beyond:
             header.append("past padding")
         if avg and override is None:
             header.append("divisor")
         header.append("overlap with next")
-        divisors = (w.padded_counts if include_pad else w.inside_counts) if avg else None
+        divisors = (w.padded_counts if include_pad else c["size"]) if avg else None
+        shown = _shown(w.output_size)
+        rows = {r["out"]: r for r in axis_rows(w, [i for i in shown if i is not None])}
         body = []
-        for r in rows:
-            cells = [str(r["out"]), r["range"], str(r["size"])]
+        for i in shown:
+            if i is None:
+                body.append(f"  ... {w.output_size - MAX_ROWS} more windows ...")
+                continue
+            r = rows[i]
+            cells = [str(i), r["range"], str(r["size"])]
             if dilated:
-                cells.append(",".join(map(str, r["cells"].tolist())))
+                cells.append(_cells_text(r["cells"], w.dilation))
             cells.append(str(r["padding"]))
             if beyond:
                 cells.append(str(r["beyond"]))
             if avg and override is None:
-                cells.append(str(int(divisors[r["out"]])))
+                cells.append(str(int(divisors[i])))
             cells.append("-" if r["overlap"] is None else str(r["overlap"]))
             body.append(cells)
         lines += ["  " + line for line in _format_table(header, body)]
-        read = set()
-        for r in rows:
-            read.update(r["cells"].tolist())
-        unread = sorted(set(range(w.input_size)) - read)
-        if unread:
-            noun = "output cells no index can address" if family == "max_unpool" else "input cells read by no window"
+        noun = "output cells no index can address" if family == "max_unpool" else "input cells read by no window"
+        unread = unread_cells(w, c)
+        if unread is None:
+            lines.append(f"  {noun}: not computed (more than {MAX_COVERAGE_CELLS} cells)")
+        elif unread.size:
             lines.append(f"  {noun}: {_runs(unread)}")
         if beyond:
             lines.append("  (ceil_mode: the last window hangs past the right padding; those taps read nothing"
@@ -135,8 +348,8 @@ def explain(op: str, input_size, *args, **kwargs) -> str:
         if family.startswith("adaptive"):
             found = windows.equivalent_fixed(w.input_size, w.output_size)
             if found is None:
-                sizes = sorted({int(n) for n in w.lengths})
-                why = (f"window sizes {', '.join(map(str, sizes))} differ" if len(sizes) > 1
+                sizes = np.unique(w.lengths)
+                why = (f"window sizes {', '.join(map(str, sizes[:10].tolist()))} differ" if len(sizes) > 1
                        else "window starts are not evenly spaced")
                 lines.append(f"  equivalent plain pool: none ({why}); no kernel_size/stride reproduces it")
             else:
@@ -160,35 +373,70 @@ def explain(op: str, input_size, *args, **kwargs) -> str:
         else:
             lines.append(f"no {plain} with a fixed kernel_size/stride reproduces this {op}: "
                          "its windows vary in size or spacing")
+    if family == "stochastic_pool":
+        lines += ["", "training: each window outputs one of its cells, picked with probability "
+                      "max(a, 0) / sum(max(a, 0)) (uniformly when no cell is positive); inference "
+                      "(training=False): the expectation of that pick"]
     return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------- plot
+
+def plot_problem(tables) -> str | None:
+    """Why these windows are too many to draw (None when they are not): a plot is for reading.
+
+    At most MAX_PLOT_WINDOWS windows per axis and MAX_PLOT_TAPS dilated taps in all, so that
+    drawing takes seconds whatever the input size.
+    """
+    for axis, w in enumerate(tables):
+        if w.output_size > MAX_PLOT_WINDOWS:
+            return (f"--plot draws at most {MAX_PLOT_WINDOWS} windows per axis, and this --input-size gives "
+                    f"{w.output_size} on axis {axis}: leave out --plot (the table is summarised) or give "
+                    "a smaller --input-size")
+    taps = sum(int(axis_columns(w)["size"].sum()) for w in tables if w.dilation > 1)
+    if taps > MAX_PLOT_TAPS:
+        return (f"--plot draws at most {MAX_PLOT_TAPS} dilated taps, and these windows have {taps}: leave "
+                "out --plot or give a smaller --input-size or --kernel-size")
+    return None
 
 
 def plot(path, op: str, input_size, *args, **kwargs) -> None:
     """Draw each axis's windows over the input positions and save the figure to ``path``.
 
-    Needs matplotlib (the ``plot`` extra); raises ``ImportError`` without it.
+    Needs matplotlib (the ``plot`` extra); raises ``ImportError`` without it, and
+    ``ValueError`` when :func:`plot_problem` finds too many windows to draw.
     """
+    tables = op_windows(op, input_size, *args, **kwargs)
+    problem = plot_problem(tables)
+    if problem:
+        raise ValueError(problem)
     import matplotlib
 
     matplotlib.use("Agg", force=True)
     import matplotlib.pyplot as plt
     from matplotlib.patches import Patch
 
-    tables = windows.op_windows(op, input_size, *args, **kwargs)
     fig, axes = plt.subplots(len(tables), 1, squeeze=False,
                              figsize=(8, sum(1.2 + 0.25 * min(w.output_size, 60) for w in tables)))
     for axis, (ax, w) in enumerate(zip(axes[:, 0], tables)):
+        c = axis_columns(w)
         pad_end = w.input_size if w.pad_end is None else w.pad_end
         for i in range(w.output_size):
-            taps = _taps(w, i)
-            inside = taps[(taps >= 0) & (taps < w.input_size)]
-            padding = taps[(taps < 0) | ((taps >= w.input_size) & (taps < pad_end))]
-            beyond = taps[taps >= pad_end]
-            ax.broken_barh([(t, 0.9) for t in inside], (i - 0.4, 0.8), facecolor="tab:blue")
-            ax.broken_barh([(t, 0.9) for t in padding], (i - 0.4, 0.8), facecolor="none",
-                           edgecolor="tab:gray", hatch="///")
-            ax.broken_barh([(t, 0.9) for t in beyond], (i - 0.4, 0.8), facecolor="none",
-                           edgecolor="tab:red", linestyle=":")
+            start, end = int(w.starts[i]), int(w.starts[i] + (w.lengths[i] - 1) * w.dilation + 1)
+            if w.dilation > 1:  # one bar per tap
+                taps = w.starts[i] + np.arange(w.lengths[i]) * w.dilation
+                inside = [(t, 0.9) for t in taps[(taps >= 0) & (taps < w.input_size)]]
+                padding = [(t, 0.9) for t in taps[(taps < 0) | ((taps >= w.input_size) & (taps < pad_end))]]
+                beyond = [(t, 0.9) for t in taps[taps >= pad_end]]
+            else:  # one bar per kind of cell
+                inside = [(int(c["lo"][i]), int(c["size"][i]) - 0.1)] if c["size"][i] else []
+                padding = [(start, -start - 0.1)] if start < 0 else []
+                if end > w.input_size and pad_end > w.input_size:
+                    padding.append((w.input_size, min(end, pad_end) - w.input_size - 0.1))
+                beyond = [(pad_end, end - pad_end - 0.1)] if end > pad_end else []
+            ax.broken_barh(inside, (i - 0.4, 0.8), facecolor="tab:blue")
+            ax.broken_barh(padding, (i - 0.4, 0.8), facecolor="none", edgecolor="tab:gray", hatch="///")
+            ax.broken_barh(beyond, (i - 0.4, 0.8), facecolor="none", edgecolor="tab:red", linestyle=":")
         ax.axvline(0, color="black", linewidth=0.8)
         ax.axvline(w.input_size, color="black", linewidth=0.8)
         ax.set_ylim(w.output_size - 0.5, -0.5)

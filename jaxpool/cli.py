@@ -16,6 +16,8 @@ import time
 from pathlib import Path
 
 DEFAULT_PER_OP = 20
+_EXPLAIN_ROWS = 40  # jaxpool._explain.MAX_ROWS (not imported: --help stays fast)
+_EXPLAIN_PLOT = 200  # jaxpool._explain.MAX_PLOT_WINDOWS
 
 PARITY_HELP = f"""\
 Run jaxpool against the installed PyTorch and print one row per operator: cases run, passed,
@@ -32,11 +34,24 @@ test suite (about 1060 cases); --level full runs every 1-d configuration PyTorch
 """
 
 
+def version() -> str:
+    """The installed distribution's version (the package's own when run from an uninstalled tree)."""
+    import importlib.metadata
+
+    try:
+        return importlib.metadata.version("jaxpool")
+    except importlib.metadata.PackageNotFoundError:
+        from jaxpool import __version__
+
+        return f"{__version__} (not installed)"
+
+
 def _build_parser() -> argparse.ArgumentParser:
     from jaxpool import parity
 
     parser = argparse.ArgumentParser(
         prog="jaxpool", description="jaxpool: PyTorch's pooling operators in JAX; check, explain, measure.")
+    parser.add_argument("--version", action="version", version=f"jaxpool {version()}")
     sub = parser.add_subparsers(dest="command", metavar="{parity,explain,bench}", required=True)
 
     p = sub.add_parser("parity", help="check every operator against the installed PyTorch",
@@ -60,10 +75,14 @@ def _build_parser() -> argparse.ArgumentParser:
         "explain", help="print the window table of an operator",
         description="Print, per spatial axis, each output's input range [a,b), its size, padding cells and "
                     "its overlap with the next window, for one operator and input size; say whether an "
-                    "adaptive pool equals a plain kernel/stride there.  Example: jaxpool explain "
+                    "adaptive pool equals a plain kernel/stride there.  Fractional max pooling draws its "
+                    "windows at random: give one plane's samples (--samples) or a --seed.  Tables of more "
+                    f"than {_EXPLAIN_ROWS} windows show their first and last rows.  Example: jaxpool explain "
                     "adaptive_avg_pool1d --input-size 5 --output-size 3")
-    e.add_argument("op", metavar="OP", help="max_pool, avg_pool, lp_pool, max_unpool, adaptive_avg_pool or "
-                                            "adaptive_max_pool, with 1d, 2d or 3d (e.g. max_pool2d)")
+    e.add_argument("op", metavar="OP", help="max_pool, avg_pool, lp_pool, max_unpool, adaptive_avg_pool, "
+                                            "adaptive_max_pool or stochastic_pool with 1d, 2d or 3d, or "
+                                            "fractional_max_pool with 2d or 3d (e.g. max_pool2d); without "
+                                            "the suffix, the dimension is the number of --input-size ints")
     e.add_argument("--input-size", nargs="+", type=int, required=True, metavar="N",
                    help="spatial input size, one int per axis (max_unpool: the pooled size)")
     e.add_argument("--kernel-size", nargs="+", type=int, metavar="K")
@@ -75,12 +94,26 @@ def _build_parser() -> argparse.ArgumentParser:
     e.add_argument("--divisor-override", type=int, metavar="D")
     e.add_argument("--norm-type", type=float, metavar="P", help="lp_pool's p (default 2; windows do not depend on it)")
     e.add_argument("--output-size", nargs="+", metavar="O",
-                   help="adaptive pools: output size per axis ('None' keeps the input size); "
-                        "max_unpool: the unpooled size, e.g. 65 after 65 -> 32")
-    e.add_argument("--plot", metavar="FILE.png", help="also draw the windows (needs matplotlib: jaxpool[plot])")
+                   help="adaptive and fractional pools: output size per axis (adaptive: 'None' keeps the "
+                        "input size); max_unpool: the unpooled size, e.g. 65 after 65 -> 32")
+    e.add_argument("--output-ratio", nargs="+", type=float, metavar="R",
+                   help="fractional pools: output size as a fraction of the input, in (0, 1)")
+    e.add_argument("--samples", nargs="+", type=float, metavar="U",
+                   help="fractional pools: PyTorch's _random_samples of one plane, one number in [0, 1) "
+                        "per axis, in PyTorch's order (2-d: width's sample first)")
+    e.add_argument("--seed", type=int, metavar="N",
+                   help="fractional pools: draw the samples from jax.random.key(N), as "
+                        "fractional_max_pool(..., key=key) does for a (1, 1, ...) input")
+    e.add_argument("--dtype", choices=("float32", "float64", "float16", "bfloat16"),
+                   help="fractional pools: the input's dtype, in which the intervals are computed "
+                        "(default float32)")
+    e.add_argument("--plot", metavar="FILE.png",
+                   help=f"also draw the windows, at most {_EXPLAIN_PLOT} per axis; the extension picks the "
+                        "format (needs matplotlib: the plot extra)")
 
     b = sub.add_parser(
-        "bench", add_help=False, help="run the benchmark (benchmarks/bench.py; --device cpu|gpu)",
+        "bench", add_help=False, help="time jaxpool against torch (benchmarks/bench.py of a source checkout; "
+                            "jaxpool bench --help for its options)",
         description="Run benchmarks/bench.py of a source checkout; every argument is passed on "
                     "(jaxpool bench --help shows the benchmark's own options).")
     b.set_defaults(bench_args=[])
@@ -154,6 +187,10 @@ def cmd_parity(args) -> int:
 
 # ----------------------------------------------------------------------------- explain
 
+FAMILIES = ("max_pool", "avg_pool", "lp_pool", "max_unpool", "adaptive_avg_pool", "adaptive_max_pool",
+            "fractional_max_pool", "stochastic_pool")
+
+
 def _size_arg(values):
     if values is None:
         return None
@@ -178,19 +215,32 @@ def _output_size(values, family: str):
     return _size_arg(sizes)
 
 
-def explain_arguments(args) -> tuple[str, tuple, tuple, dict]:
-    """``(op, input_size, positional args, keyword args)`` of the operator call to explain."""
+def _operator(name: str, input_size: list[int]) -> str:
+    """``max_pool2d`` as given; a family name (``max_pool``) takes its dimension from --input-size."""
+    import jaxpool
+
+    op = f"{name}{len(input_size)}d" if name in FAMILIES else name
+    if op[:-2] not in FAMILIES or op[-2:] not in ("1d", "2d", "3d") or not callable(getattr(jaxpool, op, None)):
+        hint = " (fractional max pooling is 2-d or 3-d, as in PyTorch)" if op.startswith("fractional") else ""
+        raise ValueError(f"unknown operator {name!r}{hint}; try max_pool2d, avg_pool1d, lp_pool2d, max_unpool2d, "
+                         "adaptive_avg_pool1d, adaptive_max_pool3d, fractional_max_pool2d, stochastic_pool2d, ...")
+    return op
+
+
+def explain_arguments(args) -> tuple[str, tuple, tuple, dict, tuple]:
+    """``(op, input_size, positional args, keyword args, tables)`` of the call to explain.
+
+    The tables are built here, after the operator's own argument checks, so a bad argument is
+    reported before anything is printed.
+    """
     import inspect
 
     import jaxpool
-    from jaxpool import windows
+    from jaxpool import _explain
 
-    op = args.op
-    fn = getattr(jaxpool, op, None)
+    op = _operator(args.op, args.input_size)
+    fn = getattr(jaxpool, op)
     family = op[:-2]
-    if fn is None or not callable(fn) or op[-2:] not in ("1d", "2d", "3d"):
-        raise ValueError(f"unknown operator {op!r}; try max_pool2d, avg_pool1d, lp_pool2d, max_unpool2d, "
-                         "adaptive_avg_pool1d, adaptive_max_pool3d, ...")
     n = int(op[-2])
     if len(args.input_size) not in (1, n):
         raise ValueError(f"--input-size takes 1 or {n} ints for {op}, got {len(args.input_size)}")
@@ -200,7 +250,7 @@ def explain_arguments(args) -> tuple[str, tuple, tuple, dict]:
         "padding": _size_arg(args.padding), "dilation": _size_arg(args.dilation),
         "ceil_mode": args.ceil_mode, "count_include_pad": args.count_include_pad,
         "divisor_override": args.divisor_override, "norm_type": args.norm_type,
-        "output_size": _output_size(args.output_size, family),
+        "output_size": _output_size(args.output_size, family), "output_ratio": _size_arg(args.output_ratio),
     }
     given = {k: v for k, v in given.items() if v is not None}
     params = inspect.signature(fn).parameters
@@ -208,52 +258,136 @@ def explain_arguments(args) -> tuple[str, tuple, tuple, dict]:
         if name not in params:
             raise ValueError(f"--{name.replace('_', '-')} does not apply to {op} "
                              f"(its arguments: {', '.join(p for p in params if p not in ('input', 'indices', 'channels_last'))})")
+    extra = {"samples": args.samples, "seed": args.seed, "dtype": args.dtype}
+    extra = {k: v for k, v in extra.items() if v is not None}
+    if family != "fractional_max_pool" and extra:
+        raise ValueError(f"--{next(iter(extra))} applies to fractional_max_pool2d/3d only")
     for name in ("kernel_size", "output_size"):
         if name in params and params[name].default is inspect.Parameter.empty and name not in given:
             raise ValueError(f"{op} needs --{name.replace('_', '-')}")
+    if family == "fractional_max_pool" and ("output_size" in given) == ("output_ratio" in given):
+        raise ValueError(f"{op} needs exactly one of --output-size and --output-ratio")
     args_ = ()
     if family == "lp_pool":
         args_ = (given.pop("norm_type", 2.0),)
-    windows.op_windows(op, input_size, *args_, **given)  # the operator's own checks
-    return op, input_size, args_, given
+    given.update(extra)
+    tables = _explain.op_windows(op, input_size, *args_, **given)  # the operator's own checks
+    return op, input_size, args_, given, tables
 
 
 def cmd_explain(args) -> int:
     out, err = sys.stdout, sys.stderr
     from jaxpool import _explain
 
+    problem = args.plot and output_path_error("--plot", args.plot, plot=True)
+    if problem:
+        print(f"jaxpool explain: {problem}", file=err)
+        return 2
     try:
-        op, input_size, pos, kw = explain_arguments(args)
+        op, input_size, pos, kw, tables = explain_arguments(args)
     except (ValueError, TypeError) as e:
         print(f"jaxpool explain: {e}", file=err)
         return 2
+    problem = args.plot and _explain.plot_problem(tables)
+    if problem:
+        print(f"jaxpool explain: {problem}", file=err)
+        return 2
     print(_explain.explain(op, input_size, *pos, **kw), file=out)
     if args.plot:
-        try:
-            _explain.plot(args.plot, op, input_size, *pos, **kw)
-        except ImportError:
-            print("jaxpool explain: --plot needs matplotlib, which is not installed:\n"
-                  '    python3 -m pip install "jaxpool[plot]"    (or: pip install matplotlib)', file=err)
-            return 2
+        _explain.plot(args.plot, op, input_size, *pos, **kw)
         print(f"\nplot written to {args.plot}", file=out)
     return 0
 
 
+# ----------------------------------------------------------------------------- output paths
+
+def plot_formats() -> list[str]:
+    """File extensions matplotlib can write; raises ``ImportError`` without matplotlib."""
+    import matplotlib  # noqa: F401  (first: a cached submodule would hide a missing package)
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    return sorted(FigureCanvasBase.get_supported_filetypes())
+
+
+MATPLOTLIB_MISSING = ("needs matplotlib, which is not installed: "
+                      'python3 -m pip install -e ".[plot]" from the checkout (or: pip install matplotlib)')
+
+
+def output_path_error(option: str, path: str, plot: bool = False) -> str | None:
+    """Why ``path`` given to ``option`` cannot be written, or None.
+
+    Checked before any work, so that a typo fails at once instead of after the run: the parent
+    directory must exist and be writable, the path must not be a directory, and a plot's
+    extension must be one matplotlib writes (matplotlib itself must be installed).
+    """
+    target = Path(path)
+    parent = target.parent
+    if target.is_dir():
+        return f"{option} {path}: is a directory, give a file name"
+    if not parent.is_dir():
+        return f"{option} {path}: directory {parent} does not exist"
+    if not os.access(parent, os.W_OK | os.X_OK) or (target.exists() and not os.access(target, os.W_OK)):
+        return f"{option} {path}: not writable"
+    if plot:
+        try:
+            formats = plot_formats()
+        except ImportError:
+            return f"{option} {MATPLOTLIB_MISSING}"
+        ext = target.suffix[1:].lower()
+        if ext not in formats:
+            return (f"{option} {path}: matplotlib cannot write {'.' + ext if ext else 'a file without an extension'}; "
+                    f"use one of {', '.join('.' + f for f in formats)}")
+    return None
+
+
 # ----------------------------------------------------------------------------- bench
 
-def bench_path() -> Path:
-    """``benchmarks/bench.py`` next to the package (present in a source checkout / editable install)."""
-    import jaxpool
+BENCH_NEEDS_CHECKOUT = (
+    "The benchmark ships with jaxpool's source repository, not with the installed package: clone the "
+    "repository, then run python3 benchmarks/bench.py from the clone (or install the clone with "
+    'python3 -m pip install -e ".[bench]" and run jaxpool bench).')
 
-    return Path(jaxpool.__file__).resolve().parent.parent / "benchmarks" / "bench.py"
+
+def checkout_root() -> Path:
+    """The folder above the jaxpool package: the source checkout in an editable install."""
+    return Path(__file__).resolve().parent.parent
+
+
+def bench_path(root: Path | None = None) -> Path:
+    return (checkout_root() if root is None else root) / "benchmarks" / "bench.py"
+
+
+def checkout_problem(root: Path) -> str | None:
+    """Why ``root`` is not jaxpool's own source checkout, or None.
+
+    The benchmark is run from a file path, so the folder must prove it is this project: a
+    pyproject.toml whose [project] name is "jaxpool", and benchmarks/bench.py.  In a
+    site-packages install the folder is site-packages, whose ``benchmarks`` belongs to someone else.
+    """
+    import tomllib
+
+    try:
+        name = tomllib.loads((root / "pyproject.toml").read_text()).get("project", {}).get("name")
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return f"{root} is not a jaxpool source checkout (no readable pyproject.toml)"
+    if name != "jaxpool":
+        return f"{root} is not a jaxpool source checkout (its pyproject.toml names {name!r})"
+    if not bench_path(root).is_file():
+        return f"the benchmark script {bench_path(root)} is not there"
+    return None
 
 
 def load_bench():
-    """The benchmark module, or None when this installation has no ``benchmarks/bench.py``."""
-    path = bench_path()
-    if not path.is_file():
-        return None
-    spec = importlib.util.spec_from_file_location("jaxpool_benchmarks_bench", path)
+    """This checkout's ``benchmarks/bench.py``, loaded by path under a private module name.
+
+    Raises ``FileNotFoundError`` (with the reason) when jaxpool does not run from its own
+    source checkout; nothing is imported by the name ``benchmarks``.
+    """
+    root = checkout_root()
+    problem = checkout_problem(root)
+    if problem:
+        raise FileNotFoundError(problem)
+    spec = importlib.util.spec_from_file_location("_jaxpool_checkout_bench", bench_path(root))
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses and pickling look modules up by name
     spec.loader.exec_module(module)
@@ -261,15 +395,12 @@ def load_bench():
 
 
 def cmd_bench(argv: list[str]) -> int:
-    err = sys.stderr
-    module = load_bench()
-    if module is None:
-        print(f"jaxpool bench: the benchmark script {bench_path()} is not there.\n"
-              "It ships with the source repository, not the installed package: clone the repository and "
-              'install it editable (python3 -m pip install -e ".[test]"), then run jaxpool bench, '
-              "or run python3 benchmarks/bench.py from the checkout.", file=err)
+    try:
+        module = load_bench()
+    except FileNotFoundError as e:
+        print(f"jaxpool bench: {e}.\n{BENCH_NEEDS_CHECKOUT}", file=sys.stderr)
         return 2
-    return int(module.main(list(argv)) or 0)
+    return int(module.main(list(argv), prog="jaxpool bench") or 0)
 
 
 # ----------------------------------------------------------------------------- entry point

@@ -37,8 +37,13 @@ def test_quick_run_writes_table_json_csv_and_plot(tmp_path, capsys):
     rc = bench.main(["--quick", "--repeats", "2", "--only", *only, "--json", str(out_json),
                      "--csv", str(out_csv), "--plot", str(out_png)])
     assert rc == 0
-    printed = capsys.readouterr().out
+    printed, progress = capsys.readouterr()
     assert "ratio fwd" in printed and "geomean" in printed
+    # progress on stderr, workload by workload; a smoke run says its figures mean nothing
+    assert f"[1/2] {only[0]}" in progress and f"[2/2] {only[1]}" in progress
+    warning = bench.quick_warning(2)
+    assert "not comparable" in warning and "mean nothing" in warning
+    assert warning in progress and printed.rstrip().endswith(warning)
     result = json.loads(out_json.read_text())
     rows = result["rows"]
     assert [r["workload"] for r in rows] == only
@@ -60,6 +65,7 @@ def test_quick_run_writes_table_json_csv_and_plot(tmp_path, capsys):
     assert result["environment"]["keras"][0].isdigit()  # Keras' version: its peers ran
     assert result["environment"]["torch_threads"] >= 1 and result["quick"] is True
     assert result["summary"]["measured"] == 2 and result["summary"]["geomean_ratio"] > 0
+    assert result["warning"] == warning
     with open(out_csv) as f:
         table = list(csv.DictReader(f))
     assert [r["workload"] for r in table] == only and float(table[0]["ratio_fwd"]) > 0

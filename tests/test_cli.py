@@ -1,5 +1,6 @@
 """The ``jaxpool`` command: parity, explain and bench, run in-process through ``cli.main``."""
 
+import importlib.metadata
 import io
 import subprocess
 import sys
@@ -153,10 +154,162 @@ def test_explain_plot_without_matplotlib_is_a_clear_error(capsys, tmp_path, monk
     path = tmp_path / "windows.png"
     code, out, err = run(capsys, "explain", "adaptive_avg_pool1d", "--input-size", "5", "--output-size", "3",
                          "--plot", str(path))
-    assert code == 2
-    assert "needs matplotlib" in err and "jaxpool[plot]" in err
-    assert "windows: [0,2) [1,4) [3,5)" in out  # the table is still printed
+    assert code == 2 and out == ""  # checked before anything is computed
+    assert "--plot needs matplotlib" in err and ".[plot]" in err and "Traceback" not in err
     assert not path.exists()
+
+
+# Arguments that make each operator family explainable (the dimension is filled in per op).
+EXPLAIN_ARGS = {
+    "max_pool": ["--kernel-size", "3", "--stride", "2", "--padding", "1", "--dilation", "2"],
+    "avg_pool": ["--kernel-size", "3", "--padding", "1", "--ceil-mode"],
+    "lp_pool": ["--norm-type", "3", "--kernel-size", "2"],
+    "max_unpool": ["--kernel-size", "2"],
+    "adaptive_avg_pool": ["--output-size", "4"],
+    "adaptive_max_pool": ["--output-size", "3"],
+    "fractional_max_pool": ["--kernel-size", "2", "--output-size", "4", "--seed", "1"],
+    "stochastic_pool": ["--kernel-size", "3", "--stride", "2", "--padding", "1"],
+}
+POOLING_NAMES = [name for name in jaxpool.__all__ if name.removesuffix(name[-2:]) in EXPLAIN_ARGS
+                 or name in EXPLAIN_ARGS]
+
+
+def test_every_pooling_operator_is_covered_here():
+    """A new operator in jaxpool.__all__ must be added to EXPLAIN_ARGS (README: explain works for every one)."""
+    families = {"functional", "windows", "from_torch"}
+    assert sorted(set(jaxpool.__all__) - families) == sorted(POOLING_NAMES)
+
+
+@pytest.mark.parametrize("name", POOLING_NAMES)
+def test_explain_works_for_every_operator(capsys, name):
+    family = name[:-2] if name[-2:] in ("1d", "2d", "3d") else name
+    n = int(name[-2]) if family != name else 2  # a family name takes its dimension from --input-size
+    code, out, err = run(capsys, "explain", name, "--input-size", *["9"] * n, *EXPLAIN_ARGS[family])
+    assert code == 0, err
+    op = name if family != name else f"{name}{n}d"
+    assert out.startswith(f"{op}(") and out.count("\naxis ") == n
+
+
+def _fractional_torch_windows(size, kernel, out, samples, dtype=torch.float32):
+    """torch's own windows: on an input increasing along every axis, each window's max is its last cell."""
+    n = len(size)
+    x = torch.arange(int(np.prod(size)), dtype=dtype).reshape(1, 1, *size)
+    fn = F.fractional_max_pool2d if n == 2 else F.fractional_max_pool3d
+    _, idx = fn(x, kernel, output_size=out, return_indices=True,
+                _random_samples=torch.tensor(samples, dtype=dtype).reshape(1, 1, n))
+    last = np.stack(np.unravel_index(idx.reshape(-1).numpy(), size))  # (n, prod(out))
+    return [sorted(set((last[d] - kernel + 1).tolist())) for d in range(n)]
+
+
+@pytest.mark.parametrize("size, kernel, out, samples", [
+    ((10, 9), 2, (5, 4), (0.3, 0.7)),
+    ((25, 17), 3, (11, 6), (0.91, 0.05)),
+    ((9, 11, 13), 2, (4, 5, 6), (0.2, 0.5, 0.99)),
+])
+def test_explain_fractional_windows_are_torchs(capsys, size, kernel, out, samples):
+    code, text, err = run(capsys, "explain", f"fractional_max_pool{len(size)}d", "--input-size", *map(str, size),
+                          "--kernel-size", str(kernel), "--output-size", *map(str, out),
+                          "--samples", *map(str, samples))
+    assert code == 0, err
+    expected = _fractional_torch_windows(size, kernel, out, samples)
+    tables = _explain.op_windows(f"fractional_max_pool{len(size)}d", size, kernel, out, samples=samples)
+    assert [w.starts.tolist() for w in tables] == expected
+    rows = [line.split() for line in text.splitlines() if line.strip()[:1].isdigit()]
+    assert [int(r[1][1:].split(",")[0]) for r in rows] == sum(expected, [])
+    assert f"u = samples[n, c, 0] = {samples[0]}" in text  # 2-d: the first sample drives the width
+
+
+def test_explain_fractional_seed_draws_what_the_operator_draws():
+    """--seed N: the windows of fractional_max_pool2d(x, key=jax.random.key(N)) on a (1, 1, ...) input."""
+    size, out = (12, 10), (5, 7)
+    tables = _explain.op_windows("fractional_max_pool2d", size, 2, out, seed=5, dtype="float16")
+    x = jnp.arange(120, dtype=jnp.float16).reshape(1, 1, *size)
+    _, idx = jaxpool.fractional_max_pool2d(x, 2, out, return_indices=True, key=jax.random.key(5))
+    rows, cols = np.unravel_index(np.asarray(idx).reshape(out), size)
+    assert tables[0].starts.tolist() == (rows[:, 0] - 1).tolist()
+    assert tables[1].starts.tolist() == (cols[0, :] - 1).tolist()
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["fractional_max_pool2d", "--input-size", "9", "--kernel-size", "2", "--output-size", "4"], "--seed N"),
+    (["fractional_max_pool2d", "--input-size", "9", "--kernel-size", "2", "--seed", "0"],
+     "exactly one of --output-size and --output-ratio"),
+    (["fractional_max_pool3d", "--input-size", "9", "--kernel-size", "2", "--output-ratio", "0.5",
+      "--samples", "0.1", "0.2"], "--samples takes 3 numbers in [0, 1)"),
+    (["fractional_max_pool2d", "--input-size", "9", "--kernel-size", "2", "--output-ratio", "0.5",
+      "--samples", "0.1", "1.5"], "in [0, 1)"),
+    (["fractional_max_pool2d", "--input-size", "5", "--kernel-size", "3", "--output-size", "4", "--seed", "0"],
+     "kernel_size 3 is too large"),
+    (["fractional_max_pool1d", "--input-size", "9", "--kernel-size", "2", "--output-size", "4"], "2-d or 3-d"),
+    (["max_pool1d", "--input-size", "9", "--kernel-size", "2", "--seed", "3"], "--seed applies to fractional"),
+    (["stochastic_pool1d", "--input-size", "9", "--kernel-size", "2", "--dilation", "2"], "--dilation does not apply"),
+])
+def test_explain_fractional_and_stochastic_bad_arguments(capsys, argv, message):
+    code, out, err = run(capsys, "explain", *argv)
+    assert code == 2 and message in err and out == ""
+
+
+def test_explain_stochastic_windows_are_its_fixed_windows(capsys):
+    code, out, _ = run(capsys, "explain", "stochastic_pool1d", "--input-size", "7", "--kernel-size", "3",
+                       "--stride", "2", "--padding", "1")
+    assert code == 0 and "windows: [0,2) [1,4) [3,6) [5,7)" in out and "probability" in out
+    (w,) = _explain.op_windows("stochastic_pool1d", 7, 3, 2, 1)
+    assert w.describe() == windows.op_windows("max_pool1d", 7, 3, 2, 1)[0].describe()
+
+
+def test_explain_huge_inputs_are_summarised_quickly(capsys):
+    import time
+
+    start = time.perf_counter()
+    code, out, err = run(capsys, "explain", "max_pool1d", "--input-size", "1000000", "--kernel-size", "2",
+                         "--stride", "3", "--dilation", "2")
+    assert code == 0, err
+    assert time.perf_counter() - start < 30
+    assert "... 333293 more windows ..." in out and len(out.splitlines()) < 60
+    assert "(333334 cells in 333334 runs)" in out  # cells 1, 4, 7, ... are never read
+    assert " 333332  [999996,999999)" in out
+
+
+def test_explain_columns_are_the_tap_by_tap_ones():
+    """The vectorized columns against a plain loop over every tap, on awkward windows."""
+    for op, size, pos in [("max_pool1d", 17, (4, 3, 2, 3, True)), ("avg_pool1d", 10, (5, 3, 2, True)),
+                          ("adaptive_max_pool1d", 7, (12,)), ("max_unpool1d", 6, (3, 2, 1))]:
+        (w,) = windows.op_windows(op, size, *pos)
+        c = _explain.axis_columns(w)
+        pad_end = w.input_size if w.pad_end is None else w.pad_end
+        read = set()
+        for i in range(w.output_size):
+            taps = w.starts[i] + np.arange(w.lengths[i]) * w.dilation
+            inside = taps[(taps >= 0) & (taps < w.input_size)]
+            read |= set(inside.tolist())
+            assert c["size"][i] == inside.size
+            assert c["padding"][i] == np.sum((taps < 0) | ((taps >= w.input_size) & (taps < pad_end)))
+            assert c["beyond"][i] == np.sum(taps >= pad_end)
+            if i + 1 < w.output_size:
+                nxt = w.starts[i + 1] + np.arange(w.lengths[i + 1]) * w.dilation
+                assert c["overlap"][i] == len(set(inside.tolist()) & set(nxt.tolist()))
+        assert _explain.unread_cells(w, c).tolist() == sorted(set(range(w.input_size)) - read)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--input-size", "100000", "--plot", "{tmp}/big.png"], "--plot draws at most 200 windows per axis"),
+    (["--input-size", "9", "--plot", "/nonexistent/w.png"], "--plot /nonexistent/w.png: directory"),
+    (["--input-size", "9", "--plot", "{tmp}/w.xyz"], "matplotlib cannot write .xyz"),
+    (["--input-size", "9", "--plot", "{tmp}/w"], "a file without an extension"),
+])
+def test_explain_plot_problems_are_one_line_errors(capsys, tmp_path, argv, message):
+    code, out, err = run(capsys, "explain", "max_pool1d", "--kernel-size", "2",
+                         *(a.format(tmp=tmp_path) for a in argv))
+    assert code == 2 and out == "" and message in err and len(err.strip().splitlines()) == 1
+    assert "--input-size" in err or "--plot" in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["--version"])
+    assert exit_.value.code == 0
+    assert capsys.readouterr().out.strip() == f"jaxpool {importlib.metadata.version('jaxpool')}"
 
 
 # ----------------------------------------------------------------------------- parity
@@ -279,28 +432,102 @@ def test_progress_periodic_lines_otherwise():
 
 def test_bench_passes_its_arguments_to_the_benchmark(monkeypatch):
     seen = []
-    fake = types.SimpleNamespace(main=lambda argv: seen.append(argv) or 3)
+    fake = types.SimpleNamespace(main=lambda argv, prog: seen.append((argv, prog)) or 3)
     monkeypatch.setattr(cli, "load_bench", lambda: fake)
     assert cli.main(["bench", "--device", "gpu", "--quick", "--help"]) == 3
-    assert seen == [["--device", "gpu", "--quick", "--help"]]
+    assert seen == [(["--device", "gpu", "--quick", "--help"], "jaxpool bench")]
 
 
-def test_bench_loads_benchmarks_bench_py_next_to_the_package(monkeypatch, tmp_path):
-    script = tmp_path / "bench.py"
-    script.write_text("def main(argv=None):\n    print('bench', argv)\n    return 0\n")
-    monkeypatch.setattr(cli, "bench_path", lambda: script)
-    assert cli.bench_path() == script and cli.main(["bench", "--device", "cpu"]) == 0
-    assert cli.load_bench().main.__module__ == "jaxpool_benchmarks_bench"
+def _checkout(root: Path, name="jaxpool", script="def main(argv=None, prog=None):\n    return 7\n"):
+    (root / "benchmarks").mkdir(parents=True)
+    (root / "pyproject.toml").write_text(f'[project]\nname = "{name}"\n')
+    (root / "benchmarks" / "bench.py").write_text(script)
+    return root
 
 
-def test_bench_missing_script_exits_2(capsys, monkeypatch, tmp_path):
-    monkeypatch.setattr(cli, "bench_path", lambda: tmp_path / "benchmarks" / "bench.py")
+def test_bench_runs_the_checkouts_benchmark_under_a_private_name(monkeypatch, tmp_path):
+    root = _checkout(tmp_path)
+    monkeypatch.setattr(cli, "checkout_root", lambda: root)
+    assert cli.main(["bench", "--device", "cpu"]) == 7
+    module = cli.load_bench()
+    assert module.__name__ == "_jaxpool_checkout_bench" and "benchmarks" not in sys.modules
+
+
+@pytest.mark.parametrize("layout, message", [
+    ("missing", "benchmarks/bench.py is not there"),
+    ("foreign", "names 'someone-else'"),
+    ("bare", "no readable pyproject.toml"),
+])
+def test_bench_outside_a_jaxpool_checkout_runs_nothing(capsys, monkeypatch, tmp_path, layout, message):
+    marker = tmp_path / "ran"
+    script = f"open({str(marker)!r}, 'w').close()\ndef main(argv=None, prog=None):\n    return 0\n"
+    if layout == "foreign":
+        _checkout(tmp_path, "someone-else", script)
+    elif layout == "bare":  # site-packages: a foreign benchmarks/bench.py and no pyproject.toml
+        _checkout(tmp_path, script=script)
+        (tmp_path / "pyproject.toml").unlink()
+    else:
+        (tmp_path / "pyproject.toml").write_text('[project]\nname = "jaxpool"\n')
+    monkeypatch.setattr(cli, "checkout_root", lambda: tmp_path)
     code, out, err = run(capsys, "bench", "--device", "cpu")
-    assert code == 2 and "is not there" in err and "pip install -e" in err
+    assert code == 2 and message in err and not marker.exists()
+    assert "source repository" in err and "python3 benchmarks/bench.py" in err
+
+
+def test_bench_in_a_site_packages_install_never_runs_a_foreign_benchmarks_package(tmp_path):
+    """jaxpool copied into a site-packages-like folder beside another distribution's
+    benchmarks/bench.py (which would write a marker): `jaxpool bench` refuses, runs nothing."""
+    import shutil
+
+    site = tmp_path / "site-packages"
+    shutil.copytree(ROOT / "jaxpool", site / "jaxpool", ignore=shutil.ignore_patterns("__pycache__"))
+    marker = tmp_path / "foreign_code_ran"
+    (site / "benchmarks").mkdir()
+    (site / "benchmarks" / "__init__.py").write_text("")
+    (site / "benchmarks" / "bench.py").write_text(
+        f"open({str(marker)!r}, 'w').close()\ndef main(argv=None, prog=None):\n    return 0\n")
+    proc = subprocess.run([sys.executable, "-m", "jaxpool", "bench", "--quick"], cwd=tmp_path,
+                          env={"PYTHONPATH": str(site), "PATH": "/usr/bin:/bin"},
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2, proc.stderr
+    assert "not a jaxpool source checkout" in proc.stderr and "python3 benchmarks/bench.py" in proc.stderr
+    assert "Traceback" not in proc.stderr and not marker.exists()
 
 
 def test_bench_path_is_the_repository_benchmarks_folder():
-    assert cli.bench_path() == ROOT / "benchmarks" / "bench.py"
+    assert cli.bench_path() == ROOT / "benchmarks" / "bench.py" and cli.checkout_problem(ROOT) is None
+
+
+def test_bench_help_names_the_command_and_explains_every_option(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["bench", "--help"])
+    out = capsys.readouterr().out
+    assert exit_.value.code == 0 and out.startswith("usage: jaxpool bench")
+    options = out[out.index("options:"):]
+    for option in ("--device", "--quick", "--only", "--list", "--repeats", "--threads", "--json", "--csv",
+                   "--plot", "--warm-allocator"):
+        line = next(line for line in options.splitlines() if line.strip().startswith(option))
+        assert len(line.split(maxsplit=2)) == 3 or "  " in line.strip(), line  # followed by its help
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--json", "/nonexistent/x.json"], "--json /nonexistent/x.json: directory /nonexistent does not exist"),
+    (["--csv", "{tmp}"], "is a directory"),
+    (["--plot", "{tmp}/ratios.xyz"], "matplotlib cannot write .xyz"),
+    (["--plot", "/nonexistent/ratios.png"], "--plot /nonexistent/ratios.png: directory"),
+])
+def test_bench_checks_output_paths_before_running(capsys, monkeypatch, tmp_path, argv, message):
+    bench = cli.load_bench()
+    monkeypatch.setattr(bench, "workloads", lambda: pytest.fail("the benchmark ran"))
+    code, out, err = run(capsys, "bench", *(a.format(tmp=tmp_path) for a in argv))
+    assert code == 2 and message in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1 and err.startswith("jaxpool bench: ")
+
+
+def test_bench_plot_without_matplotlib_exits_2(capsys, monkeypatch, tmp_path):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    code, out, err = run(capsys, "bench", "--quick", "--plot", str(tmp_path / "r.png"))
+    assert code == 2 and "--plot needs matplotlib" in err and not (tmp_path / "r.png").exists()
 
 
 # ----------------------------------------------------------------------------- packaging
