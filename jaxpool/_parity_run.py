@@ -107,32 +107,56 @@ def run(cases, jobs: int = 1, fail_fast: bool = False, progress=None) -> list[Re
 
 
 class Progress:
-    """One updating line on a terminal; a line every ~10% or 30 s otherwise."""
+    """One updating line on a terminal; a line every ~10% or 30 s otherwise.
 
-    def __init__(self, stream=None, interval: float = 30.0):
+    :meth:`begin` prints a first line at once, before any worker has started.  The time left is
+    estimated only after ``3 * jobs`` cases (the first results wait for the workers to import
+    jax and torch), from the wall-clock rate since the first result.
+    """
+
+    def __init__(self, stream=None, interval: float = 30.0, jobs: int = 1):
         self.stream = stream or sys.stderr
         self.tty = hasattr(self.stream, "isatty") and self.stream.isatty()
         self.start = time.perf_counter()
         self.last = self.start
         self.interval = interval
+        self.jobs = jobs
         self.failed = 0
         self.reported = 0
+        self.first = None  # when the first result arrived
+
+    def begin(self, total: int) -> None:
+        self.start = self.last = time.perf_counter()
+        who = f"{self.jobs} worker processes" if self.jobs > 1 else "this process"
+        self._write(f"[{0:>{len(str(total))}}/{total}]   0%  starting: {who} import jax and torch, then run "
+                    "the cases", final=False, force=True)
+
+    def left(self, done: int, total: int, now: float) -> str:
+        if self.first is None or done < 3 * self.jobs or done == total:
+            return "estimating time left" if done < total else "done"
+        return f"~{_clock((now - self.first) / (done - 1) * (total - done))} left"
 
     def __call__(self, done: int, total: int, result: Result) -> None:
         self.failed += result.status != "pass"
         now = time.perf_counter()
-        elapsed = now - self.start
-        left = elapsed / done * (total - done)
+        if self.first is None:
+            self.first = now
         text = (f"[{done:>{len(str(total))}}/{total}] {100 * done // total:3d}%  {result.case.op:<22} "
-                f"{_clock(elapsed)} elapsed, ~{_clock(left)} left, {self.failed} failed")
-        if self.tty:
-            self.stream.write("\r" + text + ("\n" if done == total else ""))
-            self.stream.flush()
-        elif done == total or now - self.last >= self.interval or done * 10 // total > self.reported:
-            self.stream.write(text + "\n")
-            self.stream.flush()
+                f"{_clock(now - self.start)} elapsed, {self.left(done, total, now)}, {self.failed} failed")
+        due = now - self.last >= self.interval or done * 10 // total > self.reported
+        self._write(text, final=done == total, force=done == total or due)
+        if due or done == total:
             self.last = now
             self.reported = done * 10 // total
+
+    def _write(self, text: str, final: bool, force: bool) -> None:
+        if self.tty:
+            self.stream.write("\r\033[K" + text + ("\n" if final else ""))
+        elif force:
+            self.stream.write(text + "\n")
+        else:
+            return
+        self.stream.flush()
 
     def finish(self) -> None:
         if self.tty:
@@ -145,11 +169,19 @@ def _clock(seconds: float) -> str:
     return f"{seconds // 60}:{seconds % 60:02d}"
 
 
-def table(results: list[Result], ops) -> str:
-    """Per operator: cases, passed, failed (mismatch or error), max error / tolerance, time."""
+def table(results: list[Result], ops, wall: float | None = None) -> str:
+    """Per operator: cases, passed, failed (mismatch or error), max error / tolerance, time.
+
+    ``time`` is wall-clock time: the total row is the run's ``wall`` time (default: the cases'
+    time added up, right for one process), and each operator gets the share of it that its
+    cases took in the workers, so the column adds up to the total however many workers ran.
+    """
     by_op = collections.defaultdict(list)
     for r in results:
         by_op[r.case.op].append(r)
+    busy = sum(r.seconds for r in results)
+    wall = busy if wall is None else wall
+    share = (lambda rs: wall * sum(r.seconds for r in rs) / busy) if busy else (lambda rs: 0.0)  # noqa: E731
     header = ["op", "cases", "passed", "failed", "max err/tol", "time", "status"]
     rows = []
     for op in ops:
@@ -159,12 +191,12 @@ def table(results: list[Result], ops) -> str:
         passed = sum(r.status == "pass" for r in rs)
         worst = max((r.max_error for r in rs if r.status == "pass"), default=0.0)
         rows.append([op, str(len(rs)), str(passed), str(len(rs) - passed),
-                     f"{worst:.3f}" if passed else "-", f"{sum(r.seconds for r in rs):.1f}s",
+                     f"{worst:.3f}" if passed else "-", f"{share(rs):.1f}s",
                      "ok" if passed == len(rs) else "FAIL"])
     passed = sum(r.status == "pass" for r in results)
     worst = max((r.max_error for r in results if r.status == "pass"), default=0.0)
     rows.append(["total", str(len(results)), str(passed), str(len(results) - passed), f"{worst:.3f}",
-                 f"{sum(r.seconds for r in results):.1f}s", "ok" if passed == len(results) else "FAIL"])
+                 f"{wall:.1f}s", "ok" if passed == len(results) else "FAIL"])
     widths = [max(len(h), *(len(r[k]) for r in rows)) for k, h in enumerate(header)]
     fmt = lambda cells: "  ".join(  # noqa: E731
         c.ljust(w) if k == 0 else c.rjust(w) for k, (c, w) in enumerate(zip(cells, widths))).rstrip()

@@ -168,11 +168,15 @@ def cmd_parity(args) -> int:
     print(f"jaxpool {jaxpool.__version__} (jax {jax.__version__}) against torch {version}: "
           f"{len(cases)} cases, {args.level} sweep, {per_op or 'all'} per operator, {jobs} worker"
           f"{'s' if jobs > 1 else ''}", file=out, flush=True)
-    progress = _parity_run.Progress(err)
+    progress = _parity_run.Progress(err, jobs=jobs)
     start = time.perf_counter()
+    progress.begin(len(cases))
     results = _parity_run.run(cases, jobs, args.fail_fast, progress)
     wall = time.perf_counter() - start
-    print(_parity_run.table(results, ops), file=out)
+    print(_parity_run.table(results, ops, wall), file=out)
+    if jobs > 1:
+        print(f"time: wall clock; an operator's share of the {wall:.0f}s follows its cases' time in the "
+              f"{jobs} workers", file=out)
     bad = [r for r in results if r.status != "pass"]
     if bad:
         print("\n" + _parity_run.failures(results), file=out)

@@ -428,6 +428,34 @@ def test_progress_periodic_lines_otherwise():
     assert 10 <= len(lines) <= 11 and lines[-1].startswith("[200/200] 100%") and "\r" not in stream.getvalue()
 
 
+def test_progress_shows_a_first_line_at_once_and_no_wild_first_estimate(monkeypatch):
+    """The run of the issue: 18 s of worker start-up, then a case every 0.5 s on 2 workers."""
+    clock = [100.0]
+    monkeypatch.setattr(_parity_run.time, "perf_counter", lambda: clock[0])
+    stream = _Stream(tty=False)
+    progress = _parity_run.Progress(stream, interval=0, jobs=2)
+    progress.begin(60)
+    assert stream.getvalue().startswith("[ 0/60]   0%  starting: 2 worker processes import jax and torch")
+    clock[0] += 18
+    lines = []
+    for done in range(1, 61):
+        progress(done, 60, _fake_result())
+        lines.append(stream.getvalue().splitlines()[-1])
+        clock[0] += 0.5
+    assert all("estimating time left" in line for line in lines[:5]) and "~" not in "".join(lines[:5])
+    assert "0:20 elapsed, ~0:27 left" in lines[5]  # 54 cases left at 0.5 s each: 27 s, not 16 minutes
+    assert lines[-1].startswith("[60/60] 100%") and "done, 0 failed" in lines[-1]
+
+
+def test_parity_table_time_is_wall_time():
+    """Two workers ran 10 s of cases in 6 s: the total row says 6 s and the rows add up to it."""
+    results = [_parity_run.Result(parity.Case(op, (1, 1, 4)), "pass", seconds=s)
+               for op, s in (("max_pool1d", 1.0), ("max_pool1d", 3.0), ("avg_pool1d", 6.0))]
+    rows = table_rows(_parity_run.table(results, ["max_pool1d", "avg_pool1d"], wall=6.0))
+    assert (rows["max_pool1d"][4], rows["avg_pool1d"][4], rows["total"][4]) == ("2.4s", "3.6s", "6.0s")
+    assert table_rows(_parity_run.table(results, ["max_pool1d", "avg_pool1d"]))["total"][4] == "10.0s"
+
+
 # ----------------------------------------------------------------------------- bench
 
 def test_bench_passes_its_arguments_to_the_benchmark(monkeypatch):
