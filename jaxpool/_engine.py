@@ -75,6 +75,12 @@ MAX_PADDED_FOLD_TAPS = 100
 MAX_SLICE_PIECES = 48
 # Up to this many windows along an axis, irregular max folds slice each window (_per_window).
 MAX_SLAB_WINDOWS = 16
+# Axes whose window tables would be large are reduced without them (:func:`_sum_large`,
+# :func:`_max_large`): windows of more than MAX_UNROLLED_TAPS taps whose ``(out, taps)`` table
+# would exceed MAX_WINDOWED_ENTRIES entries, and irregular windows (adaptive ``in % out != 0``)
+# more numerous than MAX_STATIC_WINDOWS, whose per-tap static takes loop over every window.
+MAX_WINDOWED_ENTRIES = 2**20
+MAX_STATIC_WINDOWS = 2**16
 
 
 def lowest(dtype) -> np.generic:
@@ -106,8 +112,12 @@ def _is_progression(pos: np.ndarray) -> int | None:
 
 
 def _pad_widths(w: AxisWindows) -> tuple[int, int]:
-    """``(lo, hi)``: the zeros to add on each side so every tap position is addressable."""
-    return max(0, -int(w.positions.min())), max(0, int(w.positions.max()) - (w.input_size - 1))
+    """``(lo, hi)``: the zeros to add on each side so every tap position is addressable
+    (closed form: the least and greatest of ``starts + j * dilation``, ``j < max_length``)."""
+    if w.output_size == 0:
+        return 0, 0
+    top = int(w.starts.max()) + (w.max_length - 1) * w.dilation
+    return max(0, -int(w.starts.min())), max(0, top - (w.input_size - 1))
 
 
 def _padded(x: jax.Array, w: AxisWindows, axis: int) -> tuple[jax.Array, int]:
@@ -225,8 +235,10 @@ def _take_runs(x, runs, axis):
 
 
 def _regular(w: AxisWindows) -> bool:
-    """Whether every tap of the axis is one strided slice (fixed windows; adaptive ``out | in``)."""
-    return all(_is_progression(w.positions[:, j]) is not None for j in range(w.max_length))
+    """Whether every tap of the axis is one strided slice (fixed windows; adaptive ``out | in``):
+    tap ``j`` of every window lies at ``starts + j * dilation``, so exactly when the starts are
+    an increasing progression (O(out), no tap table)."""
+    return w.output_size <= 1 or _is_progression(w.starts) is not None
 
 
 def _tiling(w: AxisWindows) -> tuple[int, int] | None:
@@ -235,9 +247,13 @@ def _tiling(w: AxisWindows) -> tuple[int, int] | None:
     The windows of such an axis (``kernel == stride``, no padding; adaptive ``in % out == 0``)
     are a reshape of ``x[first:stop]`` into ``(out, taps)``: no slicing per tap at all.
     """
-    if w.output_size == 0 or not w.valid.all() or _is_progression(w.positions.reshape(-1)) != 1:
+    n = w.output_size
+    if n == 0 or w.dilation != 1 or np.any(w.lengths != w.lengths[0]):
         return None
-    return int(w.positions[0, 0]), int(w.positions[-1, -1]) + 1
+    length, first = int(w.lengths[0]), int(w.starts[0])
+    if (n > 1 and _is_progression(w.starts) != length) or first < 0 or first + n * length > w.input_size:
+        return None
+    return first, first + n * length
 
 
 def _windowed(xp: jax.Array, positions: np.ndarray, axis: int, *, pieces: bool = True) -> jax.Array:
@@ -257,7 +273,18 @@ def window_sum(x: jax.Array, tables: dict[int, AxisWindows]) -> jax.Array:
     irregular windows (adaptive ``in % out != 0``) by a matrix product where that is cheap
     (:func:`_summed_by_dots`); the other axes tap by tap, one axis at a time, the values of
     stride-1 padded ones from one padded copy of the input (:func:`_padded_once`).
+
+    The tables are :meth:`~jaxpool.windows.AxisWindows.trimmed` first (taps out of bounds in
+    every window add nothing), and large axes are summed without tap tables first
+    (:func:`_sum_large`).
     """
+    tables = {a: w.trimmed() for a, w in tables.items()}
+    large = {a: w for a, w in tables.items() if _large(w)}
+    for axis, w in sorted(large.items(), reverse=True):
+        x = _sum_large(x, w, axis)
+    tables = {a: w for a, w in tables.items() if a not in large}
+    if not tables:
+        return _from_zero(x) if jnp.issubdtype(x.dtype, jnp.floating) else x
     tiled = {a: t for a, w in tables.items() if (t := _tiling(w)) is not None}
     dotted = {a: w for a, w in tables.items() if a not in tiled and _dot_is_cheaper(w)}
     padded = _padded_once(tables, tiled, x.ndim)
@@ -558,13 +585,19 @@ def window_max(
 
     The fold runs on ``stop_gradient(x)``; the derivative is attached by :func:`_route` as
     "the tangent at the chosen tap", which transposes to one masked pad per tap (a masked
-    reshape for tiled windows): no scatter, no select chain.  (A ``lax.reduce_window`` or
-    ``jnp.max`` forward is not used: XLA:CPU's vectorised max can drop a NaN.)
+    (A plain ``lax.reduce_window`` or
+    ``jnp.max`` forward is not used: XLA:CPU's vectorised max can drop a NaN; large axes
+    reduce ``(value, position)`` pairs with PyTorch's rule instead, :func:`_max_large`.)
+
+    The tables are :meth:`~jaxpool.windows.AxisWindows.trimmed` first: a tap out of bounds in
+    every window is never chosen.
     """
     indexed = index_dtype is not None
-    if _folds_directly(tables, x.ndim):
+    tables = {a: w.trimmed() for a, w in tables.items()}
+    large = any(_large(w) for w in tables.values())
+    if not large and _folds_directly(tables, x.ndim):
         return _max_direct(x, tables, plane_strides, index_dtype)
-    if _index_major_first(tables):
+    if not large and _index_major_first(tables):
         if indexed:
             return _max_major_first(x, tables, plane_strides, index_dtype)
         if jnp.issubdtype(x.dtype, jnp.floating) and _plane_size(x, tables) < 2**31:
@@ -574,7 +607,9 @@ def window_max(
         if n and index is not None:
             index = _kept(index)  # and the values, inside _max_axis (not their gradient path)
         stride = plane_strides[axis] if indexed else None
-        if w.max_length > MAX_UNROLLED_TAPS:
+        if _large(w):
+            best, index = _max_large(best, index, w, axis, stride, index_dtype)
+        elif w.max_length > MAX_UNROLLED_TAPS:
             best, index = _max_axis_windowed(best, index, w, axis, stride, index_dtype)
         else:
             best, index = _max_axis(best, index, w, axis, stride, index_dtype, keep=bool(n and index is not None))
@@ -967,7 +1002,7 @@ def _reachable_taps(tables: dict[int, AxisWindows]) -> dict[int, tuple[int, ...]
 
 def _step(w: AxisWindows) -> int:
     """Distance between consecutive windows of a regular axis (1 for a single window)."""
-    return _is_progression(w.positions[:, 0])
+    return _is_progression(w.starts)
 
 
 def _chosen_phase_taps(t, chosen, tables: dict[int, AxisWindows], taps: dict):
@@ -1090,7 +1125,7 @@ def _kept(a):
 
 def _first_valid_tap(w: AxisWindows) -> np.ndarray:
     """``(out,)`` number of the first in-bounds tap of each window."""
-    return np.argmax(w.valid, axis=1)
+    return w.first_taps
 
 
 def _max_axis(x, index, w, axis, stride, index_dtype, keep=False):
@@ -1265,3 +1300,169 @@ def _torch_argmax_combine(a, b):
     else:
         prefer_b = (vb > va) | ((vb == va) & (ib < ia))
     return jnp.where(prefer_b, vb, va), jnp.where(prefer_b, ib, ia)
+
+
+# ------------------------------------------------------------------------------ large axes
+#
+# Axes whose tap tables would be large (see MAX_WINDOWED_ENTRIES, MAX_STATIC_WINDOWS): huge
+# kernels, global windows over long axes, adaptive windows by the million.  Their cost is
+# O(outputs + in-bounds taps) and no table of ``outputs * taps`` entries is built: regular
+# windows are one ``lax.reduce_window`` (one ``lax.reduce`` for a single window), irregular
+# ones gather ``(out, taps)`` cells whose positions are computed on the device from
+# O(min(in, out)) constants (:func:`_device_ramp`), since a large constant costs XLA seconds
+# to compile.  Max reduces ``(value, position)`` pairs with PyTorch's rule
+# (:func:`_torch_argmax_combine`, a larger position being a later tap) and routes its
+# derivative through the chosen cell (a gather, transposed to an output-sized scatter-add).
+
+
+def _large(w: AxisWindows) -> bool:
+    """Whether the axis is reduced without tap tables (:func:`_sum_large`, :func:`_max_large`)."""
+    if w.max_length > MAX_UNROLLED_TAPS and w.output_size * w.max_length > MAX_WINDOWED_ENTRIES:
+        return True
+    return w.output_size > MAX_STATIC_WINDOWS and not _regular(w)
+
+
+def _cell_dtype(w: AxisWindows):
+    return np.int32 if w.input_size < 2**31 else np.int64
+
+
+def _reduce_window_config(w: AxisWindows, x: jax.Array, axis: int):
+    """``(x', dims, strides, padding, dilation)`` of a ``lax.reduce_window`` over ``x'`` (``x``
+    sliced where the first window starts inside the input) whose output is at least the
+    regular windows of ``w`` along ``axis``, in order (cut it to ``w.output_size``)."""
+    first = int(w.starts[0])
+    if first > 0:
+        x = lax.slice_in_dim(x, first, x.shape[axis], 1, axis)
+    lo = max(0, -first)
+    step = w.uniform_stride() or 1
+    reach = max(first, 0) + lo + (w.output_size - 1) * step + (w.max_length - 1) * w.dilation + 1
+    hi = max(0, reach - (x.shape[axis] + lo))
+    dims, strides, padding, dilation = [1] * x.ndim, [1] * x.ndim, [(0, 0)] * x.ndim, [1] * x.ndim
+    dims[axis], strides[axis], padding[axis], dilation[axis] = w.max_length, step, (lo, hi), w.dilation
+    return x, tuple(dims), tuple(strides), tuple(padding), tuple(dilation)
+
+
+def _whole_axis(w: AxisWindows) -> bool:
+    """One window reading every cell of the axis (a global window): one plain reduction."""
+    return w.output_size == 1 and w.dilation == 1 and int(w.inside_counts[0]) == w.input_size
+
+
+@functools.partial(jax.jit, static_argnums=(1, 2))
+def _sum_large(x: jax.Array, w: AxisWindows, axis: int) -> jax.Array:
+    """Window sums of a large axis (padding adds zero); differentiated by JAX's own rules.
+
+    Jitted (the table is static, cached tables are the same object), so an eager call compiles
+    one program instead of dispatching every step over output-sized arrays."""
+    if _whole_axis(w):
+        return jnp.sum(x, axis=axis, keepdims=True, dtype=x.dtype)
+    if w.uniform_stride() is not None:
+        xs, dims, strides, padding, dilation = _reduce_window_config(w, x, axis)
+        total = lax.reduce_window(xs, np.zeros((), x.dtype), lax.add, dims, strides, padding,
+                                  window_dilation=dilation)
+        return lax.slice_in_dim(total, 0, w.output_size, 1, axis)
+    xw, _, tap_no, lengths = _irregular_windowed(x, w, axis)
+    inside = tap_no < lengths
+    return jnp.sum(jnp.where(inside, xw, jnp.zeros((), x.dtype)), axis=axis + 1, dtype=x.dtype)
+
+
+@functools.partial(jax.jit, static_argnums=(2, 3, 4, 5))
+def _max_large(x, index, w: AxisWindows, axis: int, stride, index_dtype):
+    """Max (PyTorch's first maximum, last NaN) and index over a large axis (jitted as
+    :func:`_sum_large`)."""
+    xs = lax.stop_gradient(x)
+    dtype = _cell_dtype(w)
+    low = lowest(x.dtype)
+    if _whole_axis(w) or w.uniform_stride() is not None:
+        cells = lax.broadcasted_iota(dtype, xs.shape, axis)
+        if _whole_axis(w):
+            best, cell = lax.reduce((xs, cells), (low, dtype(np.iinfo(dtype).max)),
+                                    _torch_argmax_combine, (axis,))
+            best, cell = jnp.expand_dims(best, axis), jnp.expand_dims(cell, axis)
+        else:
+            xs, dims, strides, padding, dilation = _reduce_window_config(w, xs, axis)
+            first = max(int(w.starts[0]), 0)
+            cells = lax.slice_in_dim(cells, first, cells.shape[axis], 1, axis)
+            # padding holds (lowest, largest position): it loses every comparison to an
+            # in-bounds cell, even one of the lowest value (ties go to the earlier position)
+            best, cell = lax.reduce_window((xs, cells), (low, dtype(np.iinfo(dtype).max)),
+                                           _torch_argmax_combine, dims, strides, padding,
+                                           window_dilation=dilation)
+            best = lax.slice_in_dim(best, 0, w.output_size, 1, axis)
+            cell = lax.slice_in_dim(cell, 0, w.output_size, 1, axis)
+    else:
+        xw, cells, _, _ = _irregular_windowed(xs, w, axis)
+        best, cell = lax.reduce((xw, jnp.broadcast_to(cells.astype(dtype), xw.shape)), (low, dtype(np.iinfo(dtype).max)),
+                                _torch_argmax_combine, (axis + 1,))
+    if jnp.issubdtype(x.dtype, jnp.floating):
+        best = _route(x, best, cell, functools.partial(_at_cell, axis=axis))
+    if stride is None:
+        return best, None
+    offset = cell.astype(index_dtype) * np.asarray(stride, index_dtype)
+    if index is not None:
+        offset = offset + _at_cell(index, cell, axis)
+    return best, offset
+
+
+def _at_cell(t, cell, axis):
+    """Linear in ``t``: ``t`` at every window's chosen ``cell`` along ``axis``."""
+    return jnp.take_along_axis(t, cell.astype(np.int32) if t.shape[axis] < 2**31 else cell, axis=axis,
+                               mode="clip")
+
+
+def _irregular_windowed(x, w: AxisWindows, axis: int):
+    """``(xw, cells, tap_no, lengths)``: ``x`` gathered into ``(out, taps)`` axes at ``axis``,
+    ``axis + 1``, with each tap's cell, tap number and window length (broadcastable to ``xw``).
+    A window's missing taps repeat its last cell (adaptive windows, the only irregular ones,
+    lie inside the input), so no position is out of range and a max is unchanged by them."""
+    starts, lasts = _window_bounds(w)
+    tap_no = lax.broadcasted_iota(np.int32, (w.output_size, w.max_length), 1)
+    positions = jnp.minimum(starts[:, None] + tap_no, lasts[:, None])
+    xw = jnp.take(x, positions.reshape(-1), axis=axis, mode="clip")
+    xw = xw.reshape(x.shape[:axis] + (w.output_size, w.max_length) + x.shape[axis + 1:])
+    shape = [1] * axis + [w.output_size, w.max_length] + [1] * (x.ndim - axis - 1)
+    lengths = (lasts - starts + 1)[:, None]
+    return (xw, positions.reshape(shape), tap_no.reshape(shape),
+            lengths.reshape(shape[:axis + 1] + [1] + shape[axis + 2:]))
+
+
+def _window_bounds(w: AxisWindows):
+    """``(starts, last cells)`` of the windows as int32 device arrays, from O(min(in, out))
+    constants (:func:`_device_ramp`): both are non-decreasing for adaptive windows."""
+    starts = np.asarray(w.starts, np.int64)
+    lasts = starts + np.asarray(w.lengths, np.int64) - 1
+    return _device_ramp(starts, w.input_size), _device_ramp(lasts, w.input_size)
+
+
+def _device_ramp(values: np.ndarray, size: int) -> jax.Array:
+    """The non-decreasing ``values`` (in ``[0, size)``) as an int32 device array, built by a
+    cumulative sum of increments scattered at the outputs where the value changes: the
+    constants are one entry per distinct value, where the array itself as a constant would be
+    one per output (a constant of 10**7 entries costs XLA:CPU seconds to compile).  The
+    barrier keeps XLA from folding the whole computation back into one constant."""
+    out = values.shape[0]
+    if out and (np.any(np.diff(values) < 0) or values[0] < 0 or values[-1] >= size):
+        return jnp.asarray(values.astype(np.int32))  # not a ramp: a constant (never for adaptive)
+    change = np.flatnonzero(np.diff(values, prepend=0) != 0)
+    increments = np.diff(values[change], prepend=0).astype(np.int32)
+    marks = lax.optimization_barrier(jnp.zeros(out, np.int32))
+    marks = marks.at[change].add(increments, mode="promise_in_bounds", indices_are_sorted=True,
+                                 unique_indices=True)
+    return jnp.cumsum(marks, dtype=np.int32)
+
+
+def inside_counts_along(w: AxisWindows, axis: int, ndim: int):
+    """Each window's number of in-bounds cells, broadcastable along ``axis`` of an ``ndim``
+    array: one number when all windows agree, computed on the device for many irregular
+    windows (:func:`_window_bounds`), else the table itself (a constant of ``out`` entries)."""
+    counts = w.inside_counts
+    if w.output_size and np.all(counts == counts[0]):
+        return np.reshape(counts[:1], (1,) * ndim)
+    if _large(w.trimmed()) and not _regular(w):
+        return _device_counts(w, axis, ndim)
+    return along(counts, axis, ndim)
+
+
+@functools.partial(jax.jit, static_argnums=(0, 1, 2))
+def _device_counts(w: AxisWindows, axis: int, ndim: int):
+    starts, lasts = _window_bounds(w)
+    return (lasts - starts + 1).reshape([1] * axis + [w.output_size] + [1] * (ndim - axis - 1))

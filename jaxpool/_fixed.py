@@ -29,6 +29,10 @@ def fixed_tables(x, layout: _args.Layout, op: str, kernel, stride, padding, dila
             f"got padding={padding} and kernel_size={kernel}"
         )
     spatial = layout.spatial_shape(x)
+    for size, k, s, p, d in zip(spatial, kernel, stride, padding, dilation):
+        # before any table exists: an axis of more windows than the budget is refused here
+        windows.check_window_budget(op, "input_size with kernel_size and stride",
+                                    windows.pooling_output_size(size, k, s, p, d, ceil_mode))
     tables = {
         axis: windows.fixed(size, k, s, p, d, ceil_mode)
         for axis, size, k, s, p, d in zip(layout.spatial_axes, spatial, kernel, stride, padding, dilation)
@@ -43,7 +47,7 @@ def fixed_tables(x, layout: _args.Layout, op: str, kernel, stride, padding, dila
             f"{op}: output size is too small: input size {spatial} with kernel_size={kernel}, "
             f"stride={stride}, padding={padding}, dilation={dilation} gives output size {sizes}"
         )
-    for axis, w in tables.items():
+    for axis, w in tables.items():  # O(out): inside_counts is a closed form (windows.AxisWindows)
         empty = np.flatnonzero(w.inside_counts == 0)
         if empty.size:
             raise ValueError(

@@ -6,9 +6,10 @@ import math
 from collections.abc import Sequence
 
 import jax.numpy as jnp
+import numpy as np
 
-from jaxpool import _args, _bind, windows
-from jaxpool.avg_pool import _divided_sum, window_divisor
+from jaxpool import _args, _bind, _engine, windows
+from jaxpool.avg_pool import _divided_sum
 from jaxpool.max_pool import _max_over
 
 
@@ -23,6 +24,8 @@ def adaptive_tables(input, layout: _args.Layout, output_size, op: str):
     sizes = tuple(i if o is None else o for i, o in zip(spatial, sizes))
     if any(o < 0 for o in sizes):
         raise ValueError(f"{op}: output_size must be non-negative, got {sizes}")
+    for o in sizes:  # before any table exists (docs/rules.md, "Table budget")
+        windows.check_window_budget(op, "output_size", o)
     return {a: windows.adaptive(i, o) for a, i, o in zip(layout.spatial_axes, spatial, sizes)}
 
 
@@ -63,7 +66,10 @@ def adaptive_avg_pool(input, output_size, *, ndim: int, channels_last: bool = Fa
     _args.check_float(input, op)
     if empty:
         return layout.unbatch(jnp.zeros(shape, input.dtype))
-    divisor = window_divisor(tables, len(layout.batch_shape(input.shape)), count_include_pad=False)
+    ndim_batched = len(layout.batch_shape(input.shape))
+    divisor = np.ones((), np.int64)
+    for axis, w in tables.items():  # O(1) or O(out) constants, or counts computed on the device
+        divisor = divisor * _engine.inside_counts_along(w, axis, ndim_batched)
     return layout.unbatch(_divided_sum(layout.batch(input), tables, divisor))
 
 
