@@ -70,8 +70,14 @@ def signature(name: str, obj) -> str:
         return name
 
 
+def declaration(text: str) -> str:
+    """A signature or a value, fenced as text: only runnable examples are ``python`` blocks
+    (tests/test_docs.py executes every one of them)."""
+    return f"```text\n{text}\n```\n"
+
+
 def entry(qualified: str, obj, level: str = "###") -> str:
-    return f"{level} `{qualified}`\n\n```python\n{signature(qualified.rsplit('.', 1)[-1], obj)}\n```\n\n{markdown(obj.__doc__)}"
+    return f"{level} `{qualified}`\n\n{declaration(signature(qualified.rsplit('.', 1)[-1], obj))}\n{markdown(obj.__doc__)}"
 
 
 def operators() -> str:
@@ -84,7 +90,7 @@ def operators() -> str:
              "`channels_last`.\n"]
     for family, names in families.items():
         parts.append(f"### {', '.join(f'`{n}`' for n in names)}\n")
-        parts.append("```python\n" + "\n".join(signature(n, getattr(functional, n)) for n in names) + "\n```\n")
+        parts.append(declaration("\n".join(signature(n, getattr(functional, n)) for n in names)))
         generic = getattr(jaxpool, family, None)
         doc = generic.__doc__ if callable(generic) else getattr(functional, names[0]).__doc__
         parts.append(markdown(doc))
@@ -107,7 +113,7 @@ def module_section(module, names=None) -> str:
         elif callable(obj):
             parts.append(entry(f"{module.__name__}.{name}", obj))
         else:
-            parts.append(f"### `{module.__name__}.{name}`\n\n```python\n{name} = {obj!r}\n```\n")
+            parts.append(f"### `{module.__name__}.{name}`\n\n{declaration(f'{name} = {obj!r}')}")
     return "\n".join(parts)
 
 
@@ -131,7 +137,7 @@ def layers_section() -> str:
             if callable(obj):
                 parts.append(entry(f"{name}.{n}", obj, "####"))
             else:
-                parts.append(f"#### `{name}.{n}`\n\n```python\n{n} = {obj!r}\n```\n")
+                parts.append(f"#### `{name}.{n}`\n\n{declaration(f'{n} = {obj!r}')}")
         if name == "jaxpool.flax.linen":
             parts += [f"#### `{name}.{n}`\n\n{markdown(getattr(module, n).__doc__)}" for n in classes]
     return "\n".join(parts)

@@ -22,15 +22,52 @@ def python_blocks(text):
     return re.findall(r"```python\n(.*?)```", text, flags=re.S)
 
 
+PAGES = sorted([ROOT / "README.md", *DOCS.glob("*.md")])
+
+
+def run_page(path: Path) -> int:
+    """Run every python block of a Markdown page as a reader would, in order, in one namespace:
+    a block of ``>>>`` lines as a doctest (its printed output must match), any other block as
+    a script.  Returns the number of blocks run."""
+    blocks = python_blocks(path.read_text())
+    namespace: dict = {"__name__": f"docs:{path.name}"}
+    for n, block in enumerate(blocks):
+        where = f"{path.relative_to(ROOT)}, python block {n + 1}"
+        if block.lstrip().startswith(">>>"):
+            test = doctest.DocTestParser().get_doctest(block, namespace, where, str(path), 0)
+            runner = doctest.DocTestRunner(optionflags=FLAGS)
+            runner.run(test, clear_globs=False)
+            namespace.update(test.globs)  # DocTest ran on a copy of the namespace
+            failed, attempted = runner.summarize(verbose=False)
+            assert failed == 0, f"{failed} of {attempted} examples of {where} failed (see the output above)"
+        else:
+            exec(compile(block, where, "exec"), namespace)  # noqa: S102  (our own documentation)
+    return len(blocks)
+
+
+@pytest.mark.parametrize("page", [p for p in PAGES if p.name != "rules.md"], ids=lambda p: p.name)
+def test_every_python_block_of_the_page_runs_as_written(page):
+    """README.md and docs/*.md (rules.md below, with its torch comparisons): a block that does
+    not run as written is a broken promise to the reader who copies it."""
+    ran = run_page(page)
+    assert ran == len(re.findall(r"^```python$", page.read_text(), flags=re.M))
+    if page.name == "README.md":
+        assert ran >= 6  # the README's examples are not silently gone
+
+
+def test_only_runnable_code_is_fenced_as_python():
+    """Signatures and values are fenced as text, so 'every python block runs' means all of them."""
+    for page in PAGES:
+        fences = re.findall(r"^```(\S*)$", page.read_text(), flags=re.M)
+        assert set(fences) <= {"python", "bash", "text", ""}, (page.name, set(fences))
+
+
 def test_rules_page_examples_run_against_jaxpool_and_torch():
     """All python blocks, in order, in one namespace, as doctests; none may be skipped."""
     blocks = python_blocks(RULES)
-    test = doctest.DocTestParser().get_doctest("\n".join(blocks), {}, "docs/rules.md", str(DOCS / "rules.md"), 0)
-    examples = len(test.examples)
-    runner = doctest.DocTestRunner(optionflags=FLAGS)
-    runner.run(test)
-    failed, attempted = runner.summarize(verbose=False)
-    assert failed == 0, f"{failed} of {attempted} examples of docs/rules.md failed (see the output above)"
+    assert all(block.lstrip().startswith(">>>") for block in blocks)  # so each is checked as a doctest
+    examples = len(doctest.DocTestParser().get_examples("\n".join(blocks)))
+    assert run_page(DOCS / "rules.md") == len(blocks)
     assert len(blocks) >= 15 and examples >= 50  # the page is not silently empty
 
 
