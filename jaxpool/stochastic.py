@@ -82,6 +82,7 @@ def _taps(x, tables):
     ``values`` has the output's shape (one strided slice per axis of the padded input);
     ``valid`` is a broadcastable numpy bool array, or None when the tap is in bounds everywhere.
     """
+    tables = {a: w.trimmed() for a, w in tables.items()}  # taps in bounds in some window only
     padded, offsets = x, {}
     for axis, w in tables.items():
         padded, offsets[axis] = _engine._padded(padded, w, axis)
