@@ -42,9 +42,10 @@ def markdown(doc: str | None) -> str:
             in_fields = True
             continue
         if in_fields:
-            field = re.fullmatch(r"  (\w+): (.*)", line)
+            field = re.fullmatch(r"  (\w+(?:, \w+)*): (.*)", line)  # "name:" or "a, b, c:"
             if field:
-                out.append(f"* `{field[1]}`: {field[2]}")
+                names = ", ".join(f"`{name}`" for name in field[1].split(", "))
+                out.append(f"* {names}: {field[2]}")
                 continue
             if line.startswith("    "):
                 out.append("  " + line.strip())
@@ -94,6 +95,9 @@ def operators() -> str:
         generic = getattr(jaxpool, family, None)
         doc = generic.__doc__ if callable(generic) else getattr(functional, names[0]).__doc__
         parts.append(markdown(doc))
+        if "module docstring" in doc:  # the family's rules live in its module's docstring: show it
+            module = sys.modules[getattr(functional, names[0]).__module__]
+            parts.append(f"**The module docstring (`{module.__name__}`):**\n\n{markdown(module.__doc__)}")
     return "\n".join(parts)
 
 

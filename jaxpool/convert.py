@@ -75,13 +75,13 @@ class TorchPooling:
 def _find_spec(module) -> LayerSpec:
     cls = type(module)
     for base in cls.__mro__:
-        if base.__module__.startswith("torch.nn.") and base.__name__ in LAYERS:
+        if base.__module__.startswith("torch.nn.") and base.__name__ in LAYERS and LAYERS[base.__name__].in_torch:
             if base is not cls and getattr(cls, "forward", None) is not getattr(base, "forward", None):
                 raise TypeError(
                     f"from_torch: {cls.__module__}.{cls.__qualname__} overrides forward() of "
                     f"torch.nn.{base.__name__}, so it cannot be converted faithfully")
             return LAYERS[base.__name__]
-    supported = ", ".join(sorted(LAYERS))
+    supported = ", ".join(sorted(name for name, spec in LAYERS.items() if spec.in_torch))
     raise TypeError(
         f"from_torch: cannot convert {cls.__module__}.{cls.__qualname__}; supported torch.nn "
         f"pooling modules are {supported}")

@@ -68,7 +68,7 @@ def layer_class(spec: LayerSpec) -> type:
         "__init__": _generate.method(spec.name, "__init__", init_params, init),
         "__call__": _generate.method(
             spec.name, "__call__", call_params, call,
-            f"Apply ``torch.nn.{spec.name}``'s pooling: ``layer{spec.call_text()}``."),
+            f"Apply {spec.reference}'s pooling: ``layer{spec.call_text()}``."),
     }
     for param in spec.param_names:  # torch's attribute names, read-only
         namespace[param] = property(lambda self, _p=param: self.config[_p],

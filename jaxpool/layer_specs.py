@@ -94,6 +94,7 @@ class LayerSpec:
     params: tuple[tuple[str, Any], ...]
     call_params: tuple[tuple[str, Any], ...] = ()
     random: RandomSpec | None = None
+    in_torch: bool = True  # False: jaxpool's own layer (stochastic pooling), no torch.nn twin
 
     @property
     def param_names(self) -> tuple[str, ...]:
@@ -102,6 +103,11 @@ class LayerSpec:
     @property
     def op_name(self) -> str:
         return f"jaxpool.{self.op.__name__}"
+
+    @property
+    def reference(self) -> str:
+        """What the layer reproduces, for docstrings: its ``torch.nn`` module, else its op."""
+        return f"``torch.nn.{self.name}``" if self.in_torch else f":func:`{self.op_name}`"
 
     def config(self, values: Mapping[str, Any]) -> dict:
         """``{param: value}`` for the constructor arguments, lists frozen to tuples."""
@@ -147,8 +153,9 @@ def _freeze(value):
     return tuple(_freeze(v) for v in value) if isinstance(value, list) else value
 
 
-def spec(name: str, op: Callable, params, call_params=(), random: RandomSpec | None = None) -> LayerSpec:
-    return LayerSpec(name, op, tuple(params), tuple(call_params), random)
+def spec(name: str, op: Callable, params, call_params=(), random: RandomSpec | None = None,
+         in_torch: bool = True) -> LayerSpec:
+    return LayerSpec(name, op, tuple(params), tuple(call_params), random, in_torch)
 
 
 _K = ("kernel_size", REQUIRED)
@@ -181,17 +188,24 @@ LAYERS: dict[str, LayerSpec] = {s.name: s for s in [
         ("_random_samples", None)],
         random=RandomSpec(key_optional_when=("_random_samples",))) for n in (2, 3)],
     *_dims(lambda n: spec(f"StochasticPool{n}d", getattr(F, f"stochastic_pool{n}d"), [
-        _K, ("stride", None), ("padding", 0)], random=RandomSpec(training_arg="training"))),
+        _K, ("stride", None), ("padding", 0)], random=RandomSpec(training_arg="training"),
+        in_torch=False)),
 ]}
 
 
 def layer_doc(spec: LayerSpec, framework: str, default_channels_last: bool, extra: str = "") -> str:
     """The docstring of a generated layer class."""
     default = "channels-last" if default_channels_last else "channels-first"
+    if spec.in_torch:
+        what = (f"{framework} layer computing exactly what ``torch.nn.{spec.name}`` computes.\n\n"
+                f"Calls :func:`{spec.op_name}`.  Constructor arguments and defaults are "
+                f"``torch.nn.{spec.name}``'s")
+    else:
+        what = (f"{framework} layer for :func:`{spec.op_name}` (Zeiler & Fergus, 2013; "
+                f"``torch.nn`` has no such module).\n\nConstructor arguments and defaults are "
+                f"those of :func:`{spec.op_name}`")
     return (
-        f"{framework} layer computing exactly what ``torch.nn.{spec.name}`` computes.\n\n"
-        f"Calls :func:`{spec.op_name}`.  Constructor arguments and defaults are "
-        f"``torch.nn.{spec.name}``'s; call it as ``layer{spec.call_text()}``.\n\n"
+        f"{what}; call it as ``layer{spec.call_text()}``.\n\n"
         f"Args:\n{spec.describe_params()}\n"
         f"  channels_last: keyword-only, default ``{default_channels_last}`` ({default}, "
         f"{framework}'s convention).  ``True``: inputs are ``(N, *spatial, C)`` or unbatched "

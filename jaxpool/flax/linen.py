@@ -76,7 +76,7 @@ def layer_class(spec: LayerSpec) -> type:
     namespace["__annotations__"] = annotations
     namespace["__call__"] = _generate.method(
         spec.name, "__call__", call_params, call,
-        f"Apply ``torch.nn.{spec.name}``'s pooling: ``layer{spec.call_text()}``.")
+        f"Apply {spec.reference}'s pooling: ``layer{spec.call_text()}``.")
     return _generate.new_class(spec.name, nn.Module, __name__,
                                layer_doc(spec, "Flax linen", CHANNELS_LAST_DEFAULT, extra), namespace)
 

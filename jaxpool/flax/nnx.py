@@ -114,7 +114,7 @@ def layer_class(spec: LayerSpec) -> type:
         "__init__": _generate.method(spec.name, "__init__", init_params, init),
         "__call__": _generate.method(
             spec.name, "__call__", call_params, call,
-            f"Apply ``torch.nn.{spec.name}``'s pooling: ``layer{spec.call_text()}``."),
+            f"Apply {spec.reference}'s pooling: ``layer{spec.call_text()}``."),
     }
     if has_flag:
         def set_view(self, deterministic: bool | None = None):
