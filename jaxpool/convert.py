@@ -100,12 +100,16 @@ def from_torch(module, *, channels_last: bool = False) -> TorchPooling:
     """The jaxpool equivalent of a ``torch.nn`` pooling module instance.
 
     Supports ``MaxPool``, ``AvgPool``, ``LPPool``, ``AdaptiveAvgPool``, ``AdaptiveMaxPool`` and
-    ``MaxUnpool`` (1-d/2-d/3-d), carrying every argument (``return_indices``, ``ceil_mode``,
-    ``count_include_pad``, ``divisor_override``, ...).  ``channels_last=True`` makes the
-    callable take ``(N, *spatial, C)`` instead of PyTorch's ``(N, C, *spatial)``.
+    ``MaxUnpool`` (1-d/2-d/3-d) and ``FractionalMaxPool`` (2-d/3-d), carrying every argument
+    (``return_indices``, ``ceil_mode``, ``count_include_pad``, ``divisor_override``, ...).
+    ``channels_last=True`` makes the callable take ``(N, *spatial, C)`` instead of PyTorch's
+    ``(N, C, *spatial)``.
 
+    >>> import jax.numpy as jnp, jaxpool, torch
     >>> pool = jaxpool.from_torch(torch.nn.MaxPool2d(3, 2, 1, return_indices=True))
-    >>> values, indices = pool(x)          # == torch's, as jax arrays
+    >>> values, indices = pool(jnp.arange(16.0).reshape(1, 1, 4, 4))   # == torch's, as jax arrays
+    >>> indices.tolist()
+    [[[[5, 7], [13, 15]]]]
 
     Raises:
       TypeError: for any other module (naming its class), or a subclass overriding ``forward``.

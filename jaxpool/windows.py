@@ -331,7 +331,8 @@ def op_windows(op: str, input_size, *args, **kwargs) -> tuple[AxisWindows, ...]:
 
     ``channels_last`` is accepted and ignored: the layout does not change the windows.
 
-    >>> [w.describe() for w in op_windows("adaptive_avg_pool1d", 5, 3)]
+    >>> from jaxpool import windows
+    >>> [w.describe() for w in windows.op_windows("adaptive_avg_pool1d", 5, 3)]
     [[(0, 2), (1, 4), (3, 5)]]
     """
     kwargs = {k: v for k, v in kwargs.items() if k != "channels_last"}
