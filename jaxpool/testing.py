@@ -78,37 +78,59 @@ def _differentiable(a) -> bool:
     return np.issubdtype(np.asarray(a).dtype, np.floating) or np.asarray(a).dtype.name == "bfloat16"
 
 
+def _first(mask: np.ndarray) -> tuple[int, ...]:
+    return tuple(int(i[0]) for i in np.nonzero(mask)) if mask.ndim else ()
+
+
 def _error(expected: np.ndarray, actual: np.ndarray, rtol: float, atol: float, what: str) -> float:
-    """Largest ``|a - e| / (atol * scale + rtol * |e|)``; raises on shape, NaN or inf mismatch."""
-    expected = np.asarray(expected, np.float64) if expected.dtype.kind == "f" or expected.dtype.name == "bfloat16" else np.asarray(expected)
+    """Largest ``|a - e| / (atol * scale + rtol * |e|)`` (``scale``: the largest finite ``|e|``, at
+    least 1); raises :class:`Mismatch` on a shape difference, an element beyond the tolerance or a
+    non-finite element that differs, naming the first such element (see :func:`_mismatch`)."""
+    shown_expected, shown_actual = np.asarray(expected), np.asarray(actual)
+    floating = expected.dtype.kind == "f" or expected.dtype.name == "bfloat16"
+    expected = np.asarray(expected, np.float64) if floating else np.asarray(expected)
     actual = np.asarray(actual, expected.dtype)
     if expected.shape != actual.shape:
         raise Mismatch(f"{what}: shape {actual.shape} != torch's {expected.shape}")
-    if expected.dtype.kind != "f" or (rtol == 0 and atol == 0):
-        diff = expected != actual
-        if expected.dtype.kind == "f":
-            diff &= ~(np.isnan(expected) & np.isnan(actual))
-        if diff.any():
-            where = tuple(int(i[0]) for i in np.nonzero(diff))
-            raise Mismatch(f"{what}: {int(diff.sum())} entries differ, first at {where}: "
-                           f"{actual[where]} != torch's {expected[where]}")
+    if not floating or (rtol == 0 and atol == 0):
+        bad = expected != actual
+        if floating:
+            bad &= ~(np.isnan(expected) & np.isnan(actual))
+        if bad.any():
+            raise _mismatch(what, bad, shown_actual, shown_expected, None)
         return 0.0
-    special = ~np.isfinite(expected) | ~np.isfinite(actual)
+    finite = np.isfinite(expected) & np.isfinite(actual)
     same_special = (np.isnan(expected) & np.isnan(actual)) | (expected == actual)
-    if (special & ~same_special).any():
-        where = tuple(int(i[0]) for i in np.nonzero(special & ~same_special))
-        raise Mismatch(f"{what}: non-finite mismatch at {where}: {actual[where]} != torch's {expected[where]}")
-    finite = ~special
-    if not finite.any():
-        return 0.0
-    scale = max(float(np.max(np.abs(expected[finite]))), 1.0)
-    err = np.abs(actual[finite] - expected[finite]) / (atol * scale + rtol * np.abs(expected[finite]))
-    worst = float(err.max())
-    if worst > 1.0:
-        i = int(err.argmax())
-        raise Mismatch(f"{what}: error {worst:.3g}x tolerance (rtol={rtol}, atol={atol}): "
-                       f"{actual[finite][i]!r} vs torch's {expected[finite][i]!r}")
-    return worst
+    scale = max(float(np.max(np.abs(expected[finite]))), 1.0) if finite.any() else 1.0
+    allowed = atol * scale + rtol * np.abs(expected)
+    diff = np.abs(np.subtract(actual, expected, where=finite, out=np.zeros(expected.shape)))
+    err = np.divide(diff, allowed, where=finite & (allowed > 0), out=np.where(diff > 0, np.inf, 0.0))
+    bad = (~finite & ~same_special) | (err > 1)
+    if bad.any():
+        raise _mismatch(what, bad, shown_actual, shown_expected, (rtol, atol, scale, err))
+    return float(err.max()) if err.size else 0.0
+
+
+def _mismatch(what: str, bad: np.ndarray, actual: np.ndarray, expected: np.ndarray, tolerance) -> Mismatch:
+    """The first differing element in plain numbers: its index, both values, the absolute and
+    relative difference and the tolerance, and how many elements differ in all."""
+    where = _first(bad)
+    a, e = actual[where], expected[where]
+    count = f"{int(bad.sum())} of {bad.size} elements differ from torch's"
+    first = f"first at index {where}: jaxpool {str(a)} vs torch {str(e)}"  # str: numpy's shortest form
+    if tolerance is None:  # integers (indices): exact
+        return Mismatch(f"{what}: {count} (exact match required); {first}")
+    rtol, atol, scale, err = tolerance
+    with np.errstate(invalid="ignore", divide="ignore"):
+        d = abs(float(a) - float(e))
+        rel = d / abs(float(e)) if float(e) != 0 else (0.0 if d == 0 else float("inf"))
+    allowed = atol * scale + rtol * abs(float(e))
+    message = (f"{what}: {count} beyond the tolerance (rtol={rtol:g}, atol={atol:g} x scale {scale:g}); "
+               f"{first}, abs diff {d:.3g}, rel diff {rel:.3g}, allowed {allowed:.3g}")
+    worst = tuple(int(i) for i in np.unravel_index(int(np.argmax(np.where(np.isfinite(err), err, 0))), err.shape))
+    if err[worst] > 1 and worst != where:
+        message += f"; largest error {float(err[worst]):.3g}x the tolerance at index {worst}"
+    return Mismatch(message)
 
 
 def compare_with_torch(jax_fn, torch_fn, *inputs, grad: bool = True, seed: int = 0,

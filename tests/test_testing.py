@@ -79,3 +79,41 @@ def test_the_widened_avg_pool3d_is_lent_only_for_the_call():
     assert F.avg_pool3d is native
     with pytest.raises(RuntimeError, match="Half"):
         F.avg_pool3d(torch.ones(1, 1, 2, 2, 2, dtype=torch.float16), 2)
+
+
+def _message(jax_fn, torch_fn, x) -> str:
+    with pytest.raises(Mismatch) as caught:
+        jaxpool.testing.assert_matches_torch(jax_fn, torch_fn, x)
+    return str(caught.value)
+
+
+X = np.random.default_rng(0).standard_normal((1, 2, 6, 6)).astype(np.float32)
+
+
+def test_a_value_mismatch_names_the_first_differing_element_in_plain_numbers():
+    off = jnp.zeros((1, 2, 3, 3)).at[0, 1, 2, 0].set(0.01).at[0, 1, 2, 2].set(0.02)
+    message = _message(lambda x: jaxpool.avg_pool2d(x, 2) + off, lambda t: F.avg_pool2d(t, 2), X)
+    e = F.avg_pool2d(torch.from_numpy(X), 2).numpy()[0, 1, 2, 0]
+    a = np.asarray(jaxpool.avg_pool2d(X, 2) + off)[0, 1, 2, 0]
+    assert message.startswith("output 0: 2 of 18 elements differ from torch's beyond the tolerance "
+                              "(rtol=1e-06, atol=1e-06 x scale 1); ")
+    assert f"first at index (0, 1, 2, 0): jaxpool {str(a)} vs torch {str(e)}, abs diff 0.01, " in message
+    assert f"rel diff {0.01 / abs(float(e)):.3g}, allowed {1e-6 + 1e-6 * abs(float(e)):.3g}" in message
+    assert "largest error 1.66e+04x the tolerance at index (0, 1, 2, 2)" in message
+    assert "np.float" not in message and "array(" not in message
+
+
+def test_a_nan_mismatch_names_the_element():
+    message = _message(lambda x: jaxpool.avg_pool2d(x, 2).at[0, 0, 0, 1].set(jnp.nan),
+                       lambda t: F.avg_pool2d(t, 2), X)
+    e = F.avg_pool2d(torch.from_numpy(X), 2).numpy()[0, 0, 0, 1]
+    assert "1 of 18 elements differ" in message and f"(0, 0, 0, 1): jaxpool nan vs torch {str(e)}," in message
+
+
+def test_an_indices_mismatch_names_the_first_differing_index():
+    bump = jnp.zeros((1, 2, 3, 3), jnp.int32).at[0, 0, 1, 1].set(1).at[0, 1, 0, 2].set(-1)
+    message = _message(lambda x: jaxpool.max_pool2d(x, 2, return_indices=True)[1] + bump,
+                       lambda t: F.max_pool2d(t, 2, return_indices=True)[1], X)
+    expected = int(F.max_pool2d(torch.from_numpy(X), 2, return_indices=True)[1][0, 0, 1, 1])
+    assert message == (f"output 0: 2 of 18 elements differ from torch's (exact match required); "
+                       f"first at index (0, 0, 1, 1): jaxpool {expected + 1} vs torch {expected}")
