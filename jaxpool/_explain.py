@@ -27,21 +27,28 @@ FRACTIONAL_DTYPES = ("float32", "float64", "float16", "bfloat16")
 
 # ----------------------------------------------------------------------------- tables
 
-def op_windows(op: str, input_size, *args, samples=None, seed=None, dtype="float32", **kwargs):
+def op_windows(op: str, input_size, *args, **kwargs):
     """Per-axis :class:`~jaxpool.windows.AxisWindows` of any pooling operator, after its checks.
 
     ``samples`` (PyTorch's ``_random_samples`` of one plane, ``ndim`` numbers in ``[0, 1)``) or
     ``seed`` (drawn as ``fractional_max_pool`` draws them from ``jax.random.key(seed)`` for a
     ``(1, 1, ...)`` input) and ``dtype`` apply to ``fractional_max_pool{2,3}d`` only.
     """
+    return found_windows(op, input_size, *args, **kwargs)[0]
+
+
+def found_windows(op: str, input_size, *args, samples=None, seed=None, dtype="float32", **kwargs):
+    """``(tables, used)``: :func:`op_windows`' tables and, for fractional pools, each axis' sample
+    (see :func:`_fractional`; None otherwise).  :func:`explain` and :func:`plot` take it as
+    ``found=`` so that a caller who checked the tables first does not build them twice."""
     family = op[:-2]
     if family == "fractional_max_pool":
-        return _fractional(op, input_size, *args, samples=samples, seed=seed, dtype=dtype, **kwargs)[0]
+        return _fractional(op, input_size, *args, samples=samples, seed=seed, dtype=dtype, **kwargs)
     if samples is not None or seed is not None:
         raise ValueError(f"samples and seed apply to fractional_max_pool2d/3d only, not to {op}")
     if family == "stochastic_pool":
-        return _stochastic(op, input_size, *args, **kwargs)
-    return windows.op_windows(op, input_size, *args, **kwargs)
+        return _stochastic(op, input_size, *args, **kwargs), None
+    return windows.op_windows(op, input_size, *args, **kwargs), None
 
 
 def _abstract_input(op: str, input_size, dtype="float32"):
@@ -281,18 +288,15 @@ def _head(op: str, tables, args, kwargs, extra: dict) -> str:
     return f"{op}(input (N, C, {', '.join(map(str, spatial))}), {_call(op, args, kwargs)}) -> output (N, C, {outputs})"
 
 
-def explain(op: str, input_size, *args, **kwargs) -> str:
+def explain(op: str, input_size, *args, found=None, **kwargs) -> str:
     """The text that ``jaxpool explain`` prints: per axis, every output's window.
 
     Tables of more than MAX_ROWS windows show their first and last rows and a count.
     """
     family = op[:-2]
     extra = {k: kwargs.pop(k) for k in ("samples", "seed", "dtype") if k in kwargs}
-    samples = [None] * 3
-    if family == "fractional_max_pool":
-        tables, samples = _fractional(op, input_size, *args, **extra, **kwargs)
-    else:
-        tables = op_windows(op, input_size, *args, **extra, **kwargs)
+    tables, samples = found or found_windows(op, input_size, *args, **extra, **kwargs)
+    samples = samples or [None] * len(tables)
     lines = [_head(op, tables, args, kwargs, extra)]
     if family == "fractional_max_pool" and extra.get("seed") is not None:
         lines.append(f"samples drawn for plane (0, 0): [{', '.join(u for _, u in sorted(samples))}] "
@@ -346,14 +350,14 @@ def explain(op: str, input_size, *args, **kwargs) -> str:
             lines.append("  (ceil_mode: the last window hangs past the right padding; those taps read nothing"
                          + (" and do not count in the divisor)" if avg else ")"))
         if family.startswith("adaptive"):
-            found = windows.equivalent_fixed(w.input_size, w.output_size)
-            if found is None:
+            equal = windows.equivalent_fixed(w.input_size, w.output_size)
+            if equal is None:
                 sizes = np.unique(w.lengths)
                 why = (f"window sizes {', '.join(map(str, sizes[:10].tolist()))} differ" if len(sizes) > 1
                        else "window starts are not evenly spaced")
                 lines.append(f"  equivalent plain pool: none ({why}); no kernel_size/stride reproduces it")
             else:
-                lines.append(f"  equivalent plain pool: kernel_size={found[0]}, stride={found[1]}, padding=0")
+                lines.append(f"  equivalent plain pool: kernel_size={equal[0]}, stride={equal[1]}, padding=0")
     if avg:
         lines.append("")
         if override is not None:
@@ -362,12 +366,12 @@ def explain(op: str, input_size, *args, **kwargs) -> str:
             rule = "cells up to the end of the padding" if include_pad else "cells inside the input"
             lines.append(f"divisor of a window: product over axes of the per-axis divisor ({rule})")
     if family.startswith("adaptive"):
-        found = [windows.equivalent_fixed(w.input_size, w.output_size) for w in tables]
+        equal = [windows.equivalent_fixed(w.input_size, w.output_size) for w in tables]
         lines.append("")
         plain = family.replace("adaptive_", "") + op[-2:]
-        if all(f is not None for f in found):
-            k = tuple(f[0] for f in found)
-            s = tuple(f[1] for f in found)
+        if all(f is not None for f in equal):
+            k = tuple(f[0] for f in equal)
+            s = tuple(f[1] for f in equal)
             k, s = (k[0], s[0]) if len(k) == 1 else (k, s)
             lines.append(f"this {op} equals {plain}(kernel_size={k}, stride={s}) on this input size")
         else:
@@ -400,13 +404,13 @@ def plot_problem(tables) -> str | None:
     return None
 
 
-def plot(path, op: str, input_size, *args, **kwargs) -> None:
+def plot(path, op: str, input_size, *args, found=None, **kwargs) -> None:
     """Draw each axis's windows over the input positions and save the figure to ``path``.
 
     Needs matplotlib (the ``plot`` extra); raises ``ImportError`` without it, and
     ``ValueError`` when :func:`plot_problem` finds too many windows to draw.
     """
-    tables = op_windows(op, input_size, *args, **kwargs)
+    tables = (found or found_windows(op, input_size, *args, **kwargs))[0]
     problem = plot_problem(tables)
     if problem:
         raise ValueError(problem)

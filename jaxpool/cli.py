@@ -232,7 +232,8 @@ def _operator(name: str, input_size: list[int]) -> str:
 
 
 def explain_arguments(args) -> tuple[str, tuple, tuple, dict, tuple]:
-    """``(op, input_size, positional args, keyword args, tables)`` of the call to explain.
+    """``(op, input_size, positional args, keyword args, found)`` of the call to explain; ``found``
+    is :func:`jaxpool._explain.found_windows`' answer.
 
     The tables are built here, after the operator's own argument checks, so a bad argument is
     reported before anything is printed.
@@ -275,8 +276,8 @@ def explain_arguments(args) -> tuple[str, tuple, tuple, dict, tuple]:
     if family == "lp_pool":
         args_ = (given.pop("norm_type", 2.0),)
     given.update(extra)
-    tables = _explain.op_windows(op, input_size, *args_, **given)  # the operator's own checks
-    return op, input_size, args_, given, tables
+    found = _explain.found_windows(op, input_size, *args_, **given)  # after the operator's own checks
+    return op, input_size, args_, given, found
 
 
 def cmd_explain(args) -> int:
@@ -288,17 +289,17 @@ def cmd_explain(args) -> int:
         print(f"jaxpool explain: {problem}", file=err)
         return 2
     try:
-        op, input_size, pos, kw, tables = explain_arguments(args)
+        op, input_size, pos, kw, found = explain_arguments(args)
     except (ValueError, TypeError) as e:
         print(f"jaxpool explain: {e}", file=err)
         return 2
-    problem = args.plot and _explain.plot_problem(tables)
+    problem = args.plot and _explain.plot_problem(found[0])
     if problem:
         print(f"jaxpool explain: {problem}", file=err)
         return 2
-    print(_explain.explain(op, input_size, *pos, **kw), file=out)
+    print(_explain.explain(op, input_size, *pos, found=found, **kw), file=out)
     if args.plot:
-        _explain.plot(args.plot, op, input_size, *pos, **kw)
+        _explain.plot(args.plot, op, input_size, *pos, found=found, **kw)
         print(f"\nplot written to {args.plot}", file=out)
     return 0
 
