@@ -1,6 +1,6 @@
 """jaxpool against PyTorch, side by side, in one process on the same data.
 
-For every workload of issue 6 this measures, interleaving the contenders so that machine noise
+For every workload (``--list``) this measures, interleaving the contenders so that machine noise
 hits them alike (each sample after 50 ms idle, so one side's spinning worker threads do not
 run into the other's sample; see ``IDLE_GAP_S``):
 

@@ -243,10 +243,13 @@ def _rule(op: str, w: windows.AxisWindows, sample=None) -> str:
     kernel = int(w.lengths[0]) if w.output_size else 0
     if family == "fractional_max_pool":
         column, u = sample
-        alpha = f"({w.input_size} - {kernel}) / ({w.output_size} - 1)" if w.output_size > 1 else "unused"
-        return (f"u = samples[n, c, {column}] = {u}; alpha = {alpha}; output i < {w.output_size - 1} "
-                f"reads {kernel} cells from int((i + u) * alpha) - int(u * alpha), the last output from "
-                f"{w.input_size} - {kernel}")
+        if w.output_size < 2:
+            return (f"u = samples[n, c, {column}] = {u}, unused: " +
+                    ("no windows (output size 0)" if w.output_size == 0 else
+                     f"the single output reads the last {kernel} cells"))
+        return (f"u = samples[n, c, {column}] = {u}; alpha = ({w.input_size} - {kernel}) / ({w.output_size} - 1); "
+                f"output i < {w.output_size - 1} reads {kernel} cells from int((i + u) * alpha) - int(u * alpha), "
+                f"the last output from {w.input_size} - {kernel}")
     start = f"i*{int(w.starts[1] - w.starts[0])}" if w.output_size > 1 else "0"
     start += f" - {w.padding}" if w.padding else ""
     if family == "max_unpool":

@@ -249,6 +249,14 @@ def test_explain_fractional_and_stochastic_bad_arguments(capsys, argv, message):
     assert code == 2 and message in err and out == ""
 
 
+def test_explain_fractional_one_and_zero_outputs(capsys):
+    code, out, err = run(capsys, "explain", "fractional_max_pool2d", "--input-size", "4", "--kernel-size", "2",
+                         "--output-size", "1", "0", "--samples", "0.5", "0.5")
+    assert code == 0, err
+    assert "the single output reads the last 2 cells" in out and "windows: [2,4)" in out
+    assert "no windows (output size 0)" in out
+
+
 def test_explain_stochastic_windows_are_its_fixed_windows(capsys):
     code, out, _ = run(capsys, "explain", "stochastic_pool1d", "--input-size", "7", "--kernel-size", "3",
                        "--stride", "2", "--padding", "1")
@@ -533,11 +541,18 @@ def test_bench_help_names_the_command_and_explains_every_option(capsys):
         cli.main(["bench", "--help"])
     out = capsys.readouterr().out
     assert exit_.value.code == 0 and out.startswith("usage: jaxpool bench")
-    options = out[out.index("options:"):]
-    for option in ("--device", "--quick", "--only", "--list", "--repeats", "--threads", "--json", "--csv",
-                   "--plot", "--warm-allocator"):
-        line = next(line for line in options.splitlines() if line.strip().startswith(option))
-        assert len(line.split(maxsplit=2)) == 3 or "  " in line.strip(), line  # followed by its help
+    options = " ".join(out[out.index("options:"):].split())
+    for option, words in [("--device {cpu,gpu}", "torch CUDA"), ("--quick", "smoke run"),
+                          ("--only NAME [NAME ...]", "workloads whose name"), ("--list", "list the workloads"),
+                          ("--repeats N", "median"), ("--threads N", "torch's thread count"),
+                          ("--json PATH", "as JSON"), ("--csv PATH", "as CSV"), ("--plot PATH", "bar chart"),
+                          ("--warm-allocator", "freed memory")]:
+        help_text = options.split(option + " ", 1)[1].split(" --")[0]
+        assert words in help_text, option
+
+
+def test_explain_help_limits_are_the_explainers():
+    assert (cli._EXPLAIN_ROWS, cli._EXPLAIN_PLOT) == (_explain.MAX_ROWS, _explain.MAX_PLOT_WINDOWS)
 
 
 @pytest.mark.parametrize("argv, message", [
