@@ -3,7 +3,12 @@
 * ``jaxpool parity``: jaxpool against the installed PyTorch over the built-in sweep, one row
   per operator; exit status 1 on any mismatch, 2 when PyTorch is missing.
 * ``jaxpool explain OP --input-size ...``: the window table of an operator for one input size.
-* ``jaxpool bench ...``: the benchmark table of ``benchmarks/bench.py`` (source checkouts).
+* ``jaxpool bench ...``: the benchmark table of ``benchmarks/bench.py``, only from jaxpool's own
+  source checkout (the folder above the package, whose pyproject.toml names jaxpool).
+* ``jaxpool --version``.
+
+Output paths (``--plot``, ``--json``, ``--csv``) are checked before any work; a bad one, like a
+bad argument, is a one-line error and exit status 2.
 """
 
 from __future__ import annotations
