@@ -84,10 +84,15 @@ MAX_STATIC_WINDOWS = 2**16
 
 
 def lowest(dtype) -> np.generic:
-    """The identity of ``max``: ``-inf`` for floats, the smallest integer otherwise."""
+    """The identity of ``max``: ``-inf`` for floats, the smallest integer otherwise.
+
+    A float type without infinities (float8_e4m3fn, the ``fnuz`` types, ...) turns ``-inf``
+    into NaN, which would win every window; its lowest finite value is used instead.
+    """
     dtype = np.dtype(dtype)
     if jnp.issubdtype(dtype, jnp.floating):
-        return np.array(-np.inf, dtype)
+        value = np.array(-np.inf, dtype)
+        return value if np.isneginf(value.astype(np.float64)) else np.array(jnp.finfo(dtype).min, dtype)
     return np.array(jnp.iinfo(dtype).min, dtype)
 
 
@@ -673,12 +678,13 @@ def _per_window(arrays, w: AxisWindows, axis: int, reduce):
     last = w.starts + w.lengths - 1
     if (w.starts < 0).any() or (last >= w.input_size).any():
         raise AssertionError("_per_window takes windows without padding")
+    cell_dtype = _position_dtype(w.input_size)
     if w.output_size <= MAX_SLAB_WINDOWS:
         parts = []
         for k in range(w.output_size):
             cells = range(int(w.starts[k]), int(last[k]) + 1)
             taps = [tuple(lax.slice_in_dim(a, c, c + 1, 1, axis) for a in arrays) for c in cells]
-            parts.append(reduce(taps, [np.int32(c) for c in cells],
+            parts.append(reduce(taps, [cell_dtype(c) for c in cells],
                                 lambda a, k=k: lax.slice_in_dim(a, k, k + 1, 1, axis)))
         if len(parts) == 1:
             return parts[0]
@@ -687,7 +693,7 @@ def _per_window(arrays, w: AxisWindows, axis: int, reduce):
     ndim = arrays[0].ndim
     taps = [tuple(_tap(a, positions[:, j], axis, pieces=False) for a in arrays)
             for j in range(w.max_length)]
-    cells = [along(positions[:, j].astype(np.int32), axis, ndim) for j in range(w.max_length)]
+    cells = [along(positions[:, j].astype(cell_dtype), axis, ndim) for j in range(w.max_length)]
     return reduce(taps, cells, lambda a: a)
 
 
@@ -847,8 +853,9 @@ def _max_direct(x, tables, plane_strides, index_dtype):
             w = tables[a]
             j = rest % np.int32(w.max_length)
             rest = rest // np.int32(w.max_length)
-            cell = jnp.asarray(along(w.starts, a, x.ndim), np.int32) + j * np.int32(w.dilation)
-            index = index + cell.astype(index_dtype) * np.asarray(plane_strides[a], index_dtype)
+            cell = jnp.asarray(along(w.starts, a, x.ndim), index_dtype) + (
+                j.astype(index_dtype) * np.asarray(w.dilation, index_dtype))  # int32 wraps past 2**31
+            index = index + cell * np.asarray(plane_strides[a], index_dtype)
     if jnp.issubdtype(x.dtype, jnp.floating):
         if all(_tiling(w) is not None for w in tables.values()):
             best = _route(x, best, chosen, functools.partial(_chosen_tiled_taps, tables=tables))
@@ -1140,16 +1147,24 @@ def _max_axis(x, index, w, axis, stride, index_dtype, keep=False):
     chosen, best, best_index = _fold(xp, w, axis, index)
     chosen = _materialised(chosen, w.max_length)
     if stride is not None:  # the chosen cell's offset along this axis, plus the earlier axes'
-        offset = _chosen_cell(chosen, w, axis).astype(index_dtype) * np.asarray(stride, index_dtype)
+        offset = _chosen_cell(chosen, w, axis, index_dtype) * np.asarray(stride, index_dtype)
         best_index = offset if index is None else best_index + offset
     if floating:
         best = _route(x, best, chosen, functools.partial(_chosen_taps, w=w, axis=axis, windowed=False))
     return best, best_index
 
 
-def _chosen_cell(chosen, w: AxisWindows, axis: int):
-    """Position along the axis of every window's chosen tap."""
-    return jnp.asarray(along(w.starts, axis, chosen.ndim), np.int32) + chosen * np.int32(w.dilation)
+def _chosen_cell(chosen, w: AxisWindows, axis: int, dtype=None):
+    """Position along the axis of every window's chosen tap, in ``dtype`` (default: int32, or
+    int64 for an axis too long for int32 positions)."""
+    dtype = _position_dtype(w.input_size) if dtype is None else dtype
+    return jnp.asarray(along(w.starts, axis, chosen.ndim), dtype) + chosen.astype(dtype) * np.asarray(w.dilation, dtype)
+
+
+def _position_dtype(size: int):
+    """int32 for positions along an axis of ``size`` cells while they fit, else int64 (an axis
+    that long is indexed only under x64: :func:`jaxpool._args.index_dtype`)."""
+    return np.int32 if size <= np.iinfo(np.int32).max else np.int64
 
 
 def _irregular_max(x, xp, index, w, axis, stride, index_dtype):
@@ -1157,11 +1172,11 @@ def _irregular_max(x, xp, index, w, axis, stride, index_dtype):
     value and the earlier axes' index at the chosen cell.  A fold with one output is one fused
     loop; with several, XLA:CPU writes every gathered tap out as an input-sized buffer."""
     chosen = _materialised(_fold(xp, w, axis, None)[0], w.max_length)
-    cell = _chosen_cell(chosen, w, axis)
+    cell = _chosen_cell(chosen, w, axis, index_dtype)
     best = jnp.take_along_axis(xp, cell, axis=axis, mode="clip")
     best_index = None
     if stride is not None:
-        best_index = cell.astype(index_dtype) * np.asarray(stride, index_dtype)
+        best_index = cell * np.asarray(stride, index_dtype)
         if index is not None:
             best_index = best_index + jnp.take_along_axis(index, cell, axis=axis, mode="clip")
     if jnp.issubdtype(x.dtype, jnp.floating):

@@ -68,16 +68,18 @@ def interval_starts(samples, input_size: int, output_size: int, kernel: int, dty
     """PyTorch's ``generate_intervals`` for every plane at once.
 
     ``samples``: array of any shape holding one sample per plane (in ``dtype``).  Returns int32
-    starts of shape ``samples.shape + (output_size,)``, computed in ``dtype`` as PyTorch does and
-    clamped into ``[0, input_size - kernel]``.
+    starts (int64 for an input of 2**31 cells or more, which needs x64) of shape
+    ``samples.shape + (output_size,)``, computed in ``dtype`` as PyTorch does and clamped into
+    ``[0, input_size - kernel]``.
     """
     dtype = np.dtype(dtype)
     last = input_size - kernel
     shape = tuple(samples.shape)
+    int_dtype = _start_dtype(input_size)
     if output_size == 0:
-        return jnp.zeros(shape + (0,), jnp.int32)
+        return jnp.zeros(shape + (0,), int_dtype)
     if output_size == 1:
-        return jnp.full(shape + (1,), last, jnp.int32)
+        return jnp.full(shape + (1,), last, int_dtype)
     half = _HALF_PRECISION.get(dtype.name)
     compute = np.float64 if dtype == np.float64 else np.float32
 
@@ -92,9 +94,18 @@ def interval_starts(samples, input_size: int, output_size: int, kernel: int, dty
     u = samples.astype(compute)[..., None]
     scaled = rounded(rounded(i + u) * alpha)
     offset = rounded(u * alpha)
-    starts = scaled.astype(jnp.int32) - offset.astype(jnp.int32)  # C++ int(): truncation
-    starts = jnp.concatenate([starts, jnp.full(shape + (1,), last, jnp.int32)], axis=-1)
+    starts = scaled.astype(int_dtype) - offset.astype(int_dtype)  # C++ int(): truncation
+    starts = jnp.concatenate([starts, jnp.full(shape + (1,), last, int_dtype)], axis=-1)
     return jnp.clip(starts, 0, last)
+
+
+def _start_dtype(input_size: int):
+    """int32 while every position along the axis fits, else int64 (int32 wraps negative)."""
+    if input_size <= np.iinfo(np.int32).max:
+        return jnp.int32
+    if not jax.config.jax_enable_x64:
+        raise ValueError(f"an axis of {input_size} cells needs 64-bit positions: enable jax_enable_x64")
+    return jnp.int64
 
 
 def fractional_max_pool(input, kernel_size, output_size=None, output_ratio=None,
@@ -238,7 +249,7 @@ def _window_max(x, layout: _args.Layout, spatial, samples, kernel, out, index_dt
     for d in reversed(range(layout.n)):
         axis = layout.spatial_axes[d]
         starts = interval_starts(samples[:, :, columns[d]], spatial[d], out[d], kernel[d], x.dtype)
-        positions = starts[..., None] + jnp.arange(kernel[d], dtype=jnp.int32)  # (N, C, out, k)
+        positions = starts[..., None] + jnp.arange(kernel[d], dtype=starts.dtype)  # (N, C, out, k)
         flat = _place(positions.reshape(starts.shape[:2] + (-1,)), layout, axis, x.ndim)
         taps = jnp.take_along_axis(values, flat, axis=axis)  # (..., out * k, ...)
         split = taps.shape[:axis] + (out[d], kernel[d]) + taps.shape[axis + 1:]
