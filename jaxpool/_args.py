@@ -38,7 +38,23 @@ def int_tuple(value, n: int, name: str, op: str, *, allow_none: bool = False) ->
             continue
         if isinstance(item, bool) or not isinstance(item, numbers.Integral):
             raise TypeError(f"{op}: {name} must contain ints, got {item!r} in {value!r}")
+        if not -2**63 <= int(item) < 2**63:  # numpy's tables would raise OverflowError later
+            raise ValueError(f"{op}: {name} must fit in a 64-bit integer, got {int(item)} in {value!r}")
     return tuple(None if i is None else int(i) for i in items)
+
+
+def flag(value, name: str, op: str) -> bool:
+    """A static Python bool (``1``, ``'no'`` or a numpy bool are not taken for one)."""
+    if not isinstance(value, bool):
+        raise TypeError(f"{op}: {name} must be a bool (True or False), got {value!r}")
+    return value
+
+
+def check_ndim(ndim, op: str) -> int:
+    """The generic ops' ``ndim``: 1, 2 or 3 spatial dimensions."""
+    if isinstance(ndim, bool) or not isinstance(ndim, numbers.Integral) or ndim not in (1, 2, 3):
+        raise ValueError(f"{op}: ndim must be 1, 2 or 3 (the number of spatial dimensions), got {ndim!r}")
+    return int(ndim)
 
 
 def positive(values: tuple, name: str, op: str) -> tuple:
@@ -108,8 +124,9 @@ def layout_of(x, n: int, op: str, channels_last: bool = False, *, empty_channels
     The batch may be empty (N=0), as in PyTorch; spatial sizes may not.  PyTorch's adaptive
     pools also accept zero channels (``empty_channels=True``); its fixed-window pools do not.
     """
-    if not hasattr(x, "shape") or not hasattr(x, "dtype"):
-        raise TypeError(f"{op}: input must be an array, got {type(x).__name__}")
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n not in (1, 2, 3):
+        check_ndim(n, op.removesuffix(f"{n}d"))
+    check_array(x, "input", op)
     if not isinstance(channels_last, bool):
         raise TypeError(f"{op}: channels_last must be a bool, got {channels_last!r}")
     rank = len(x.shape)
@@ -122,6 +139,12 @@ def layout_of(x, n: int, op: str, channels_last: bool = False, *, empty_channels
     layout = Layout(n, channels_last, rank == n + 2)
     shape = layout.batch_shape(x.shape)
     checked = [shape[a] for a in layout.spatial_axes]
+    if not all(isinstance(s, (int, np.integer)) for s in checked):
+        raise ValueError(
+            f"{op}: spatial sizes must be static ints (the windows are computed from them at trace "
+            f"time), got shape {tuple(x.shape)}; only the batch and channel dimensions may be "
+            "symbolic under jax.export"
+        )
     if not empty_channels:
         checked.append(shape[layout.channel_axis])
     if any(s == 0 for s in checked):
@@ -131,29 +154,98 @@ def layout_of(x, n: int, op: str, channels_last: bool = False, *, empty_channels
     return layout
 
 
+def check_array(x, name: str, op: str):
+    """``x`` is an array jaxpool can take as it is, and converting it to JAX loses nothing.
+
+    Without x64, JAX converts a numpy int64/uint64/float64 array to 32 bits (wrapping
+    integers).  A concrete one whose values do not survive that is an error; under ``jit`` the
+    conversion happens at the jit boundary, before jaxpool sees the data.
+    """
+    module = type(x).__module__ or ""
+    if module == "torch" or module.startswith("torch."):
+        raise TypeError(
+            f"{op}: {name} is a {module}.{type(x).__name__}; jaxpool takes JAX or numpy arrays: "
+            f"pass {name}.numpy() (or jnp.asarray({name}.numpy()))"
+        )
+    if isinstance(x, jax.ShapeDtypeStruct):
+        raise TypeError(
+            f"{op}: {name} is a jax.ShapeDtypeStruct (a shape, not data); to compute only the "
+            f"output's shape, call the op through jax.eval_shape"
+        )
+    if not hasattr(x, "shape") or not hasattr(x, "dtype"):
+        raise TypeError(f"{op}: {name} must be an array, got {type(x).__name__}")
+    if not jax.config.jax_enable_x64 and isinstance(x, (np.ndarray, np.generic)):
+        _check_fits_32_bits(np.asarray(x), name, op)
+
+
+def _check_fits_32_bits(values: np.ndarray, name: str, op: str):
+    dtype = values.dtype
+    if dtype.itemsize != 8 or dtype.kind not in "iuf" or values.size == 0:
+        return
+    fix = "enable 64-bit mode (jax.config.update('jax_enable_x64', True)) or convert it yourself"
+    if dtype.kind in "iu":
+        target = np.iinfo(np.int32 if dtype.kind == "i" else np.uint32)
+        low, high = int(values.min()), int(values.max())
+        if low < target.min or high > target.max:
+            bad = low if low < target.min else high
+            raise ValueError(
+                f"{op}: {name} is {dtype} holding {bad}, which does not fit {target.dtype}; without "
+                f"64-bit mode JAX converts it to {target.dtype} and the values wrap: {fix}"
+            )
+    else:
+        finite = values[np.isfinite(values)]
+        if finite.size and np.abs(finite).max() > np.finfo(np.float32).max:
+            raise ValueError(
+                f"{op}: {name} is float64 holding {np.abs(finite).max()!r}, beyond float32's range; "
+                f"without 64-bit mode JAX converts it to float32 (inf): {fix}"
+            )
+
+
 def index_dtype(spatial: tuple[int, ...], op: str):
-    """int64 under x64, else int32; a plane too large for int32 indices is an error, not a wrap."""
+    """int64 under x64, else int32; a plane too large for int32 indices is an error, not a wrap.
+
+    The plane size itself must fit too: it is the drop marker of ``max_unpool`` and the
+    mirror base of the adaptive max fold.
+    """
     dtype = jnp.int64 if jax.config.jax_enable_x64 else jnp.int32
     size = int(np.prod(spatial, dtype=np.int64))
-    if size - 1 > jnp.iinfo(dtype).max:
+    if size > jnp.iinfo(dtype).max:
         raise ValueError(
-            f"{op}: an input plane of {size} elements has flat indices beyond int32; "
-            "enable 64-bit mode (jax.config.update('jax_enable_x64', True)) for indices this large"
+            f"{op}: a plane of {size} elements is too large for int32 indices (its size and flat "
+            "indices must fit); enable 64-bit mode (jax.config.update('jax_enable_x64', True)) "
+            "for indices this large"
         )
     return dtype
 
 
+# The floating types PyTorch's pooling kernels implement; float8/float6/float4 have none.
+TORCH_FLOATS = frozenset(["float16", "bfloat16", "float32", "float64"])
+
+
+def _unsupported(dtype: np.dtype, op: str, allowed: str) -> TypeError:
+    if jnp.issubdtype(dtype, jnp.floating) and dtype.name not in TORCH_FLOATS:
+        why = (f"PyTorch has no {dtype.name} pooling kernel and jaxpool does not compute one; "
+               "cast to float32, bfloat16 or float16 first")
+    elif jnp.issubdtype(dtype, jnp.integer) and jnp.iinfo(dtype).bits < 8:
+        why = f"sub-byte integers have no PyTorch pooling kernel; cast to int8/uint8 first"
+    else:
+        why = f"input dtype must be {allowed}"
+    return TypeError(f"{op}: input dtype {dtype} is not supported: {why}")
+
+
 def check_float_or_int(x, op: str):
-    """Max pooling: floating and integer dtypes, as PyTorch (bool and complex are rejected)."""
+    """Max pooling: float16/bfloat16/float32/float64 and integers of 8 bits or more (PyTorch
+    takes int8..int64 and uint8; unsigned 16-64-bit are computed too).  Bool, complex, float8
+    and sub-byte integers are rejected."""
     dtype = np.dtype(x.dtype)
-    if not (jnp.issubdtype(dtype, jnp.floating) or jnp.issubdtype(dtype, jnp.integer)):
-        raise TypeError(f"{op}: input dtype must be floating or integer, got {dtype}")
+    if dtype.name in TORCH_FLOATS or (jnp.issubdtype(dtype, jnp.integer) and jnp.iinfo(dtype).bits >= 8):
+        return
+    raise _unsupported(dtype, op, "floating or integer")
 
 
 def check_float(x, op: str, *, allow_int64: bool = False):
-    """Averaging ops: floating dtypes (PyTorch's CPU avg_pool also takes int64)."""
+    """Averaging ops: float16/bfloat16/float32/float64 (PyTorch's CPU avg_pool also takes int64)."""
     dtype = np.dtype(x.dtype)
-    if jnp.issubdtype(dtype, jnp.floating) or (allow_int64 and dtype == np.int64):
+    if dtype.name in TORCH_FLOATS or (allow_int64 and dtype == np.int64):
         return
-    allowed = "floating (or int64)" if allow_int64 else "floating"
-    raise TypeError(f"{op}: input dtype must be {allowed}, got {dtype}")
+    raise _unsupported(dtype, op, "floating (or int64)" if allow_int64 else "floating")

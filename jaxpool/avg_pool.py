@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import math
 import numbers
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
@@ -36,6 +38,35 @@ def avg_pool(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_
     op = f"avg_pool{ndim}d"
     layout = _args.layout_of(input, ndim, op, channels_last)
     _args.check_float(input, op, allow_int64=True)
+    if np.dtype(input.dtype) == np.int64 and not jax.config.jax_enable_x64:
+        _check_int32_sums(input, layout, kernel_size, op)
+    return _avg_pool(input, layout, op, kernel_size, stride, padding, ceil_mode, count_include_pad,
+                     divisor_override)
+
+
+def _check_int32_sums(input, layout: _args.Layout, kernel_size, op: str):
+    """int64 input without x64 is summed in int32 (JAX's conversion): a concrete input whose
+    window sums could leave int32 is an error, not a wraparound."""
+    if not isinstance(input, (np.ndarray, np.generic)):
+        return
+    values = np.asarray(input)
+    if values.size == 0:
+        return
+    kernel = _args.int_tuple(kernel_size, layout.n, "kernel_size", op)
+    cells = math.prod(max(1, min(k, s)) for k, s in zip(kernel, layout.spatial_shape(input)))
+    largest = max(abs(int(values.min())), abs(int(values.max())))
+    if largest * cells > np.iinfo(np.int32).max:
+        raise ValueError(
+            f"{op}: int64 input holding {largest} with kernel_size {kernel} may sum past int32, "
+            "and without 64-bit mode JAX computes int64 input in int32: enable jax_enable_x64 "
+            "(jax.config.update('jax_enable_x64', True))"
+        )
+
+
+def _avg_pool(input, layout: _args.Layout, op: str, kernel_size, stride, padding, ceil_mode,
+              count_include_pad, divisor_override):
+    """:func:`avg_pool` after the input checks; errors name ``op`` (also lp_pool's)."""
+    ndim = layout.n
     tables = fixed_tables(input, layout, op, kernel_size, stride, padding, 1, ceil_mode)
     if ndim == 3:
         spatial = layout.spatial_shape(input)
@@ -51,6 +82,8 @@ def avg_pool(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_
             raise TypeError(f"{op}: divisor_override must be an int or None, got {divisor_override!r}")
         if divisor_override == 0:
             raise ValueError(f"{op}: divisor_override must be non-zero")
+        if not -2**63 <= int(divisor_override) < 2**63:
+            raise ValueError(f"{op}: divisor_override must fit in a 64-bit integer, got {divisor_override}")
         divisor = np.asarray(int(divisor_override))
     else:
         divisor = window_divisor(tables, input.ndim + (not layout.batched), count_include_pad)

@@ -24,7 +24,7 @@ Needs the ``haiku`` extra: ``pip install 'jaxpool[haiku]'``.
 
 from __future__ import annotations
 
-from jaxpool import _generate
+from jaxpool import _args, _generate
 from jaxpool.layer_specs import LayerSpec, layer_doc
 
 hk = _generate.require("haiku", "haiku", __name__)
@@ -55,6 +55,8 @@ def layer_class(spec: LayerSpec) -> type:
         self.channels_last = channels_last
 
     def call(self, input, is_training=True, **call_args):
+        if has_flag:
+            _args.flag(is_training, "is_training", spec.name)
         key = None
         if random is not None and random.needs_key(self.config, is_training):
             key = hk.next_rng_key()

@@ -7,10 +7,12 @@ import numbers
 
 import jax
 import jax.numpy as jnp
+import numpy as np
+from jax import lax
 
 from jaxpool import _args, _bind
-from jaxpool.avg_pool import avg_pool
-from jaxpool.max_pool import max_pool
+from jaxpool.avg_pool import _avg_pool
+from jaxpool.max_pool import _max_pool
 
 
 def lp_pool(input, norm_type, kernel_size, stride=None, ceil_mode=False, *, ndim: int,
@@ -26,26 +28,99 @@ def lp_pool(input, norm_type, kernel_size, stride=None, ceil_mode=False, *, ndim
     a negative window sum raised to ``1/p`` is NaN unless ``1/p`` is an integer; a zero window
     sum has a NaN gradient for ``p > 1``, as in PyTorch; ``p=inf`` is ``max_pool(abs(x))`` and
     ``p=-inf`` is ``-max_pool(-abs(x))``.  ``p=0`` is rejected.
+
+    Integer and bool input as PyTorch's ``input.pow(p)`` decides: a float ``p`` computes in
+    float32 (torch's default dtype); an int ``p > 0`` takes int64 or bool input only (``x ** p``
+    and the average in int64, truncating, then ``** (1/p)`` in float32; without x64 in int32
+    when a concrete input shows no overflow); ``p = +-inf`` is an integer max pool of
+    ``abs(x)`` (int8..int64, uint8).  Everything else torch rejects is a ``TypeError``.
     """
     op = f"lp_pool{ndim}d"
     if isinstance(norm_type, bool) or not isinstance(norm_type, numbers.Real):
         raise TypeError(f"{op}: norm_type must be a real number, got {norm_type!r}")
     if norm_type == 0:
         raise ValueError(f"{op}: norm_type must be non-zero (the result is x ** (1 / norm_type))")
-    _args.layout_of(input, ndim, op, channels_last)
-    _args.check_float(input, op)
-    common = dict(ndim=ndim, channels_last=channels_last)
+    try:
+        float(norm_type)
+    except OverflowError:
+        raise ValueError(f"{op}: norm_type {norm_type} is too large for a float") from None
+    layout = _args.layout_of(input, ndim, op, channels_last)
+    dtype = np.dtype(input.dtype)
     if math.isinf(norm_type):
+        if jnp.issubdtype(dtype, jnp.integer) and dtype.name not in _ABS_INTEGERS:
+            raise TypeError(f"{op}: input dtype {dtype} is not supported with norm_type={norm_type}: "
+                            "PyTorch computes max_pool(abs(x)) and has no abs for it")
+        _args.check_float_or_int(input, op)
         sign = 1 if norm_type > 0 else -1
-        return sign * max_pool(sign * torch_abs(input), kernel_size, stride, 0, 1, ceil_mode, **common)
+        return sign * _max_pool(sign * torch_abs(input), layout, op, kernel_size, stride, 0, 1, ceil_mode,
+                                False)
+    # torch's pow specialises integral exponents (x * x for 2.0) in floating point
+    exponent = int(norm_type) if float(norm_type).is_integer() else norm_type
+    if jnp.issubdtype(dtype, jnp.floating):
+        _args.check_float(input, op)
+    elif dtype.kind not in "biu":
+        raise TypeError(f"{op}: input dtype {dtype} is not supported: input dtype must be floating, "
+                        "integer or bool")
+    elif not isinstance(norm_type, numbers.Integral):  # torch: x.pow(float) is float32
+        input = jnp.asarray(input).astype(jnp.float32)
+    else:  # torch: x.pow(int) stays integer, then int64 average pooling, then .pow(1/p): float32
+        return _integer_lp(input, layout, op, int(norm_type), kernel_size, stride, ceil_mode)
     kernel = _args.int_tuple(kernel_size, ndim, "kernel_size", op)
-    powered = jnp.power(input, int(norm_type) if float(norm_type).is_integer() else norm_type)
-    out = avg_pool(powered, kernel_size, stride, 0, ceil_mode, **common)
+    powered = jnp.power(input, exponent)
+    out = _avg_pool(powered, layout, op, kernel_size, stride, 0, ceil_mode, True, None)
     # torch's relu is threshold(x, 0, 0): ``x <= 0 ? 0 : x``, gradient ``x <= 0 ? 0 : g``, so
     # a NaN window passes its (NaN) gradient on; jax.nn.relu's ``x > 0`` test would zero it
     magnitude = jnp.abs(out)
     out = jnp.sign(out) * jnp.where(magnitude <= 0, jnp.zeros((), out.dtype), magnitude) * math.prod(kernel)
     return jnp.power(out, 1.0 / norm_type)
+
+
+# torch's abs (lp_pool with p = +-inf) has integer kernels for these; not bool or uint16..64
+_ABS_INTEGERS = frozenset(["uint8", "int8", "int16", "int32", "int64"])
+
+
+def _integer_lp(input, layout, op: str, p: int, kernel_size, stride, ceil_mode):
+    """Integer ``norm_type`` on integer input, as torch: ``x ** p`` in int64 (bool becomes
+    int64), int64 average pooling (truncating division), times the kernel size, then
+    ``** (1/p)`` in float32.  torch has int64 average pooling only, so other integer types are
+    rejected, and negative integer powers of integers are an error in torch."""
+    dtype = np.dtype(input.dtype)
+    if dtype.name not in ("int64", "bool"):
+        hint = (" (without 64-bit mode JAX makes int64 arrays int32: enable jax_enable_x64)"
+                if dtype.name == "int32" else "")
+        raise TypeError(
+            f"{op}: input dtype {dtype} with an integer norm_type={p} is not supported: PyTorch "
+            f"computes x ** p in the input's integer type and average-pools only int64 (and bool, "
+            f"which becomes int64); pass a float norm_type (e.g. {float(p)}) for a float32 result{hint}"
+        )
+    if p < 0:
+        raise ValueError(f"{op}: norm_type={p}: integers to negative integer powers are not allowed "
+                         "(as in PyTorch); pass a float norm_type")
+    ndim = layout.n
+    kernel = _args.int_tuple(kernel_size, ndim, "kernel_size", op)
+    acc = jnp.int64 if jax.config.jax_enable_x64 else jnp.int32
+    if acc == jnp.int32 and dtype.name == "int64":
+        _check_int32_powers(input, layout, kernel, p, op)
+    powered = lax.integer_pow(jnp.asarray(input).astype(acc), p) if p != 1 else jnp.asarray(input).astype(acc)
+    out = _avg_pool(powered, layout, op, kernel_size, stride, 0, ceil_mode, True, None)
+    out = jnp.sign(out) * jnp.maximum(jnp.abs(out), 0) * acc(math.prod(kernel))
+    return jnp.power(out.astype(jnp.float32), np.float32(1.0 / p))
+
+
+def _check_int32_powers(input, layout, kernel, p: int, op: str):
+    """Without x64 the int64 arithmetic runs in int32: exact only while every window sum of
+    ``x ** p`` (times the kernel size) fits, which a concrete input must show."""
+    limit = np.iinfo(np.int32).max
+    if isinstance(input, (np.ndarray, np.generic)):
+        values = np.asarray(input)
+        largest = max(abs(int(values.min())), abs(int(values.max()))) if values.size else 0
+        if largest ** p * math.prod(kernel) <= limit:
+            return
+    raise ValueError(
+        f"{op}: int64 input with norm_type={p} is computed in int64 by PyTorch; without 64-bit mode "
+        "the powers and window sums could leave int32: enable jax_enable_x64 "
+        "(jax.config.update('jax_enable_x64', True)) or pass a float norm_type"
+    )
 
 
 @jax.custom_jvp

@@ -29,6 +29,12 @@ def max_pool(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=F
     op = f"max_pool{ndim}d"
     layout = _args.layout_of(input, ndim, op, channels_last)
     _args.check_float_or_int(input, op)
+    return _max_pool(input, layout, op, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
+
+
+def _max_pool(input, layout: _args.Layout, op: str, kernel_size, stride, padding, dilation, ceil_mode,
+              return_indices):
+    """:func:`max_pool` after the input checks; errors name ``op`` (also lp_pool's ``p=inf``)."""
     tables = fixed_tables(input, layout, op, kernel_size, stride, padding, dilation, ceil_mode)
     if not isinstance(return_indices, bool):
         raise TypeError(f"{op}: return_indices must be a bool, got {return_indices!r}")

@@ -64,11 +64,13 @@ def max_unpool(input, indices, kernel_size, stride=None, padding=0, output_size=
     of bounds, negative indices do not wrap).  If two inputs share an index, which one lands
     is unspecified, in PyTorch as here.
     """
-    op = f"max_unpool{ndim}d"
+    op = f"max_unpool{_args.check_ndim(ndim, 'max_unpool')}d"
     # torch: an unbatched input may have zero channels (only spatial dims are checked)
     layout = _args.layout_of(input, ndim, op, channels_last,
                              empty_channels=len(getattr(input, "shape", ())) == ndim + 1)
     _args.check_float(input, op)
+    if hasattr(indices, "dtype"):  # torch tensors, ShapeDtypeStructs, 64-bit values without x64
+        _args.check_array(indices, "indices", op)
     if not hasattr(indices, "shape") or tuple(indices.shape) != tuple(input.shape):
         raise ValueError(
             f"{op}: indices must have the same shape as input {tuple(input.shape)}, "
@@ -229,7 +231,12 @@ def _scatter_planes_jvp(plane, primals, tangents):
 
 
 def _check_concrete_indices(indices, plane: int, out_spatial, op: str):
-    if isinstance(indices, jax.core.Tracer):
+    """PyTorch's "found an invalid max index", for indices whose values are known: concrete
+    arrays, also inside ``jax.vmap`` without ``jit`` (a vmap tracer wraps the concrete batch).
+    Under ``jit`` (or ``grad``/``scan``...) the values are unknown and out-of-range updates are
+    dropped instead."""
+    indices = _concrete(indices)
+    if indices is None:
         return
     values = np.asarray(indices)
     bad = (values < 0) | (values >= plane)
@@ -238,6 +245,15 @@ def _check_concrete_indices(indices, plane: int, out_spatial, op: str):
             f"{op}: found an invalid max index {values[bad].flat[0]} "
             f"(output planes have {plane} elements, size {out_spatial})"
         )
+
+
+def _concrete(x):
+    """``x`` itself, or the concrete array a chain of ``vmap`` tracers holds; None if traced."""
+    while isinstance(x, jax.core.Tracer):
+        if type(x).__name__ != "BatchTracer":
+            return None
+        x = getattr(x, "val", None)  # the batched values (a vmap tracer's payload)
+    return x
 
 
 def _make(n):

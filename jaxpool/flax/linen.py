@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from jaxpool import _generate
+from jaxpool import _args, _generate
 from jaxpool.layer_specs import PARAM_DOCS, REQUIRED, RNG_STREAM, LayerSpec, layer_doc
 
 nn = _generate.require("flax.linen", "flax", __name__)
@@ -64,7 +64,8 @@ def layer_class(spec: LayerSpec) -> type:
         config = spec.config({name: getattr(self, name) for name in spec.param_names})
         training, key = True, None
         if has_flag:
-            training = not nn.merge_param("deterministic", self.deterministic, deterministic)
+            training = not _args.flag(nn.merge_param("deterministic", self.deterministic, deterministic),
+                                      "deterministic", spec.name)
         if random is not None and random.needs_key(config, training):
             key = self.make_rng(self.rng_collection)
         return spec.apply(input, config, call_args, channels_last=self.channels_last, key=key,

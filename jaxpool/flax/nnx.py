@@ -24,7 +24,7 @@ Needs the ``flax`` extra: ``pip install 'jaxpool[flax]'``.
 
 from __future__ import annotations
 
-from jaxpool import _generate
+from jaxpool import _args, _generate
 from jaxpool.layer_specs import RNG_STREAM, LayerSpec, layer_doc
 
 _flax_nnx = _generate.require("flax.nnx", "flax", __name__)
@@ -84,6 +84,8 @@ def layer_class(spec: LayerSpec) -> type:
             return
         self.rng_collection = rng_collection
         if has_flag:
+            if deterministic is not None:
+                _args.flag(deterministic, "deterministic", spec.name)
             self.deterministic = deterministic
         if isinstance(rngs, Rngs):
             self.rngs = rngs[rng_collection].fork()
@@ -99,9 +101,9 @@ def layer_class(spec: LayerSpec) -> type:
         config = spec.config({name: getattr(self, name) for name in spec.param_names})
         training, key = True, None
         if has_flag:
-            training = not _first(deterministic, self.deterministic, what=(
+            training = not _args.flag(_first(deterministic, self.deterministic, what=(
                 f"{spec.name}: no `deterministic` given; pass it to the constructor or the call, "
-                f"or use model.eval()/model.train()"))
+                f"or use model.eval()/model.train()")), "deterministic", spec.name)
         if random is not None and random.needs_key(config, training):
             source = _first(rngs, self.rngs, what=(
                 f"{spec.name} needs a key: pass rngs=nnx.Rngs({self.rng_collection}=...) to the "
@@ -120,7 +122,7 @@ def layer_class(spec: LayerSpec) -> type:
         def set_view(self, deterministic: bool | None = None):
             """Used by ``nnx.view``/``model.eval()``: set ``deterministic``."""
             if deterministic is not None:
-                self.deterministic = deterministic
+                self.deterministic = _args.flag(deterministic, "deterministic", spec.name)
         set_view.__qualname__ = f"{spec.name}.set_view"
         namespace["set_view"] = set_view
     extra = ""
