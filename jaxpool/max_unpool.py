@@ -45,10 +45,14 @@ def unpool_output_size(input_spatial, kernel, stride, padding, output_size, op: 
             if not base - s < size < base + s:
                 raise ValueError(
                     f"{op}: invalid output_size {tuple(output_size)}: dim {d} must be strictly between "
-                    f"{base - s} and {base + s} (default {base} +- stride {s})"
+                    f"{base - s} and {base + s} (the default (in - 1) * stride - 2 * padding + "
+                    f"kernel_size = {base}, +- stride {s}; kernel_size={kernel}, stride={stride}, "
+                    f"padding={padding})"
                 )
     if any(size < 0 for size in sizes):
-        raise ValueError(f"{op}: output size must be non-negative, got {sizes}")
+        raise ValueError(
+            f"{op}: output size must be non-negative, got {sizes} (the default is (in - 1) * stride - "
+            f"2 * padding + kernel_size with kernel_size={kernel}, stride={stride}, padding={padding})")
     return sizes
 
 
