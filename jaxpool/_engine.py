@@ -990,12 +990,11 @@ def _tap_slice(x, tables: dict[int, AxisWindows], combo, block):
 
 def _runs_of_pattern(w: AxisWindows) -> list[tuple[int, int]]:
     """``(first, stop)`` ranges of consecutive windows with the same in-bounds taps."""
-    runs, first = [], 0
-    for o in range(1, w.output_size + 1):
-        if o == w.output_size or not np.array_equal(w.valid[o], w.valid[first]):
-            runs.append((first, o))
-            first = o
-    return runs
+    if w.output_size == 0:
+        return []
+    cuts = np.flatnonzero(np.any(w.valid[1:] != w.valid[:-1], axis=1)) + 1  # vectorised: O(out)
+    bounds = [0, *cuts.tolist(), w.output_size]
+    return list(zip(bounds[:-1], bounds[1:]))
 
 
 def _reachable_taps(tables: dict[int, AxisWindows]) -> dict[int, tuple[int, ...]]:

@@ -124,6 +124,15 @@ def test_global_windows_over_ten_million_cells_are_one_reduction():
     """)
 
 
+def test_ten_million_cells_in_small_windows_trace_in_seconds():
+    """Trace time scales with the data: nothing loops in Python over millions of windows."""
+    _run("""
+    x = rn(1, 1, 10**7)
+    case("max_pool1d k3s2p1", "max_pool1d", x, 3, 2, 1, return_indices=True, budget=15.0)
+    case("avg_pool1d k3s2p1", "avg_pool1d", x, 3, 2, 1, tol=1e-5, budget=15.0)
+    """)
+
+
 def test_huge_adaptive_output_sizes_are_computed_or_refused_by_name():
     _run("""
     refused("adaptive_avg_pool1d 10**9", ["adaptive_avg_pool1d", "output_size"],
