@@ -55,6 +55,26 @@ def test_every_python_block_of_the_page_runs_as_written(page):
         assert ran >= 6  # the README's examples are not silently gone
 
 
+README_COMMANDS = [line.split("#")[0].strip() for block in re.findall(r"```bash\n(.*?)```", (ROOT / "README.md").read_text(), flags=re.S)
+                   for line in block.splitlines() if line.startswith("jaxpool ")]
+
+
+@pytest.mark.parametrize("command", [c for c in README_COMMANDS if not c.startswith("jaxpool parity")])
+def test_readme_jaxpool_commands_run_as_written(command, capsys):
+    """The README's `jaxpool ...` lines (parity runs in CI as the README's first command)."""
+    try:
+        code = cli.main(shlex.split(command)[1:])
+    except SystemExit as e:  # --version exits through argparse
+        code = e.code
+    assert code == 0, capsys.readouterr()
+    assert capsys.readouterr().out.strip()
+
+
+def test_readme_names_its_commands():
+    assert any(c.startswith("jaxpool explain fractional") for c in README_COMMANDS)
+    assert any(c.startswith("jaxpool parity") for c in README_COMMANDS)
+
+
 def test_only_runnable_code_is_fenced_as_python():
     """Signatures and values are fenced as text, so 'every python block runs' means all of them."""
     for page in PAGES:
