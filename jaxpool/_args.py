@@ -193,27 +193,30 @@ def _check_fits_32_bits(values: np.ndarray, name: str, op: str):
                 f"64-bit mode JAX converts it to {target.dtype} and the values wrap: {fix}"
             )
     else:
-        finite = values[np.isfinite(values)]
-        if finite.size and np.abs(finite).max() > np.finfo(np.float32).max:
+        finite = np.isfinite(values)
+        low = float(np.min(values, initial=np.inf, where=finite))
+        high = float(np.max(values, initial=-np.inf, where=finite))
+        largest = max(-low, high)
+        if largest > float(np.finfo(np.float32).max):
             raise ValueError(
-                f"{op}: {name} is float64 holding {np.abs(finite).max()!r}, beyond float32's range; "
-                f"without 64-bit mode JAX converts it to float32 (inf): {fix}"
+                f"{op}: {name} is float64 holding {low if -low > high else high!r}, beyond float32's "
+                f"range; without 64-bit mode JAX converts it to float32 (inf): {fix}"
             )
 
 
-def index_dtype(spatial: tuple[int, ...], op: str):
+def index_dtype(spatial: tuple[int, ...], op: str, *, size_too: bool = False):
     """int64 under x64, else int32; a plane too large for int32 indices is an error, not a wrap.
 
-    The plane size itself must fit too: it is the drop marker of ``max_unpool`` and the
-    mirror base of the adaptive max fold.
+    ``size_too``: the plane size itself must fit as well, where it is a value of the index
+    type (``max_unpool``'s drop marker, the irregular adaptive max fold's mirror base, the
+    bound of fractional pooling's flat gather); a plane of exactly 2**31 cells needs x64 there.
     """
     dtype = jnp.int64 if jax.config.jax_enable_x64 else jnp.int32
     size = int(np.prod(spatial, dtype=np.int64))
-    if size > jnp.iinfo(dtype).max:
+    if size - (not size_too) > jnp.iinfo(dtype).max:
         raise ValueError(
-            f"{op}: a plane of {size} elements is too large for int32 indices (its size and flat "
-            "indices must fit); enable 64-bit mode (jax.config.update('jax_enable_x64', True)) "
-            "for indices this large"
+            f"{op}: a plane of {size} elements is too large for int32 indices; enable 64-bit mode "
+            "(jax.config.update('jax_enable_x64', True)) for indices this large"
         )
     return dtype
 

@@ -147,7 +147,7 @@ def fractional_max_pool(input, kernel_size, output_size=None, output_ratio=None,
     x = layout.batch(input)
     batch, channels = x.shape[0], x.shape[layout.channel_axis]
     samples = _samples(_random_samples, key, batch, channels, layout.batched, x.dtype, ndim, op)
-    index_dtype = _args.index_dtype(spatial, op)
+    index_dtype = _args.index_dtype(spatial, op, size_too=True)  # the flat gather's bound
 
     out_shape = list(x.shape)
     for axis, o in zip(layout.spatial_axes, out):
@@ -202,8 +202,7 @@ def _samples(samples, key, batch: int, channels: int, batched: bool, dtype, ndim
         if not isinstance(key, jax.Array):
             raise TypeError(f"{op}: key must be a jax.random key array, got {type(key).__name__}")
         return jax.random.uniform(key, (batch, channels, ndim), dtype=dtype)
-    if not hasattr(samples, "shape") or not hasattr(samples, "dtype"):
-        raise TypeError(f"{op}: _random_samples must be an array, got {type(samples).__name__}")
+    _args.check_array(samples, "_random_samples", op)  # a torch tensor: say what to pass
     shape = tuple(samples.shape)
     if np.dtype(samples.dtype) != np.dtype(dtype):
         raise TypeError(

@@ -44,7 +44,9 @@ def _max_pool(input, layout: _args.Layout, op: str, kernel_size, stride, padding
 def _max_over(input, layout: _args.Layout, tables, return_indices: bool, op: str):
     """Apply ``window_max`` over validated tables; shared with adaptive max pooling."""
     spatial = layout.spatial_shape(input)
-    index_dtype = _args.index_dtype(spatial, op) if return_indices else None
+    # irregular (adaptive) windows fold by flat index, using the plane size as a value
+    irregular = any(not _engine._regular(w) for w in tables.values())
+    index_dtype = _args.index_dtype(spatial, op, size_too=irregular) if return_indices else None
     strides = layout.plane_strides(spatial)
     values, indices = _engine.window_max(layout.batch(input), tables, strides, index_dtype)
     if return_indices:

@@ -95,7 +95,7 @@ def max_unpool(input, indices, kernel_size, stride=None, padding=0, output_size=
         return layout.unbatch(jnp.zeros(shape, input.dtype))
     _check_concrete_indices(indices, plane, out_spatial, op)
     # a plane past int32 needs 64-bit indices: a clear error without x64, never a wraparound
-    index_dtype = _args.index_dtype(out_spatial, op)
+    index_dtype = _args.index_dtype(out_spatial, op, size_too=True)  # `plane` marks dropped updates
 
     x, idx = layout.batch(input), layout.batch(indices).astype(index_dtype)  # holds any plane index
     if channels_last:  # scatter per (N, C) plane, channels-first internally

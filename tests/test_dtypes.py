@@ -248,9 +248,9 @@ def test_lp_pool_int64_integer_p_without_x64_overflow_is_an_error():
 
 
 def test_planes_of_exactly_2_31_cells_need_x64_clearly():
-    """The plane size itself must fit the index type (it marks dropped unpool updates and is
-    the adaptive fold's mirror base): 2**31 cells without x64 is a ValueError, not an
-    OverflowError from inside the op."""
+    """Where the plane size itself is a value of the index type (unpool's drop marker, the
+    irregular adaptive fold's mirror base, fractional's flat gather), 2**31 cells without x64
+    is a ValueError, not an OverflowError from inside the op."""
     big2d = jax.ShapeDtypeStruct((1, 1, 2**16, 2**15), jnp.float32)
     cases = {
         "max_unpool1d": lambda: jax.eval_shape(
@@ -259,12 +259,16 @@ def test_planes_of_exactly_2_31_cells_need_x64_clearly():
         "fractional_max_pool2d": lambda: jax.eval_shape(
             lambda v: jaxpool.fractional_max_pool2d(v, 2, output_size=4, _random_samples=jnp.zeros((1, 1, 2))),
             big2d),
-        "adaptive_max_pool2d": lambda: jax.eval_shape(
-            lambda v: jaxpool.adaptive_max_pool2d(v, 4, return_indices=True), big2d),
+        "adaptive_max_pool2d": lambda: jax.eval_shape(  # irregular windows: 2**16 / 3
+            lambda v: jaxpool.adaptive_max_pool2d(v, 3, return_indices=True), big2d),
     }
     for name, call in cases.items():
         with pytest.raises(ValueError, match=f"{name}: .*too large for int32.*jax_enable_x64"):
             call()
+    # where the size is never a value, the last index 2**31 - 1 still fits: int32 indices
+    for call in (lambda v: jaxpool.max_pool2d(v, 2, return_indices=True),
+                 lambda v: jaxpool.adaptive_max_pool2d(v, 4, return_indices=True)):
+        assert jax.eval_shape(call, big2d)[1].dtype == jnp.int32
 
 
 def test_fractional_starts_past_2_31_stay_positive():
@@ -353,6 +357,8 @@ def test_a_torch_tensor_input_says_what_to_pass():
         jaxpool.max_pool2d(torch.zeros(1, 1, 4, 4), 2)
     with pytest.raises(TypeError, match=r"max_unpool2d: indices is a torch.Tensor"):
         jaxpool.max_unpool2d(X4, torch.zeros(1, 1, 4, 4, dtype=torch.int64), 2)
+    with pytest.raises(TypeError, match=r"fractional_max_pool2d: _random_samples is a torch.Tensor"):
+        jaxpool.fractional_max_pool2d(X4, 2, output_size=2, _random_samples=torch.zeros(1, 1, 2))
 
 
 def test_a_shape_dtype_struct_input_points_to_eval_shape():
@@ -420,3 +426,28 @@ def test_vmapped_eager_unpool_checks_concrete_indices():
         jax.vmap(unpool)(values[None], bad[None] - 17)
     assert float(jax.jit(unpool)(values, bad).sum()) == 0.0  # traced: dropped, as documented
     assert unpool(values, bad - 16).shape == (3, 1, 1, 4, 4)
+
+
+_BIG_UNPOOL = """
+import jax, jax.numpy as jnp, numpy as np
+jax.config.update("jax_enable_x64", True)
+import jaxpool
+
+N, P, S = 2**31 + 2**21, 2**31 + 2**20 + 1, 2**20
+idx = np.arange(2050, dtype=np.int64) * S
+idx[2049] = P
+values = jnp.arange(1, 2051, dtype=jnp.bfloat16).reshape(1, 1, 2050)
+out = jax.jit(lambda v, i: jaxpool.max_unpool1d(v, i, 2, S, output_size=(N,)))(values, idx.reshape(1, 1, 2050))
+assert out.shape == (1, 1, N)
+assert float(out[0, 0, P]) == float(values[0, 0, 2049]) and float(out[0, 0, P - 1]) == 0.0
+assert float(out[0, 0, 5 * S]) == float(values[0, 0, 5])
+print("ok")
+"""
+
+
+@pytest.mark.skipif(not __import__("os").environ.get("JAXPOOL_FULL") == "1",
+                    reason="a 4.3 GB bfloat16 output plane (about 13 GB peak, 40 s): JAXPOOL_FULL=1 only")
+def test_unpool_to_a_plane_past_2_31_writes_the_right_cell():
+    result = subprocess.run([sys.executable, "-c", textwrap.dedent(_BIG_UNPOOL)], capture_output=True,
+                            text=True, timeout=600)
+    assert result.returncode == 0 and "ok" in result.stdout, result.stderr[-3000:]
