@@ -180,8 +180,12 @@ def compare_with_torch(jax_fn, torch_fn, *inputs, grad: bool = True, seed: int =
             args = [next(it) if g else a for a, g in zip(j_inputs, diff_mask)]
             return _as_tuple(jax_fn(*args))[0]
 
-        _, vjp = jax.vjp(first_output, *[a for a, g in zip(j_inputs, diff_mask) if g])
-        j_grads = vjp(jnp.asarray(cot).astype(j_out[0].dtype))
+        @jax.jit  # one program: an eager vjp of jax_fn compiles its forward and backward apart
+        def gradients(diff_args, cotangent):
+            return jax.vjp(first_output, *diff_args)[1](cotangent)
+
+        j_grads = gradients([a for a, g in zip(j_inputs, diff_mask) if g],
+                            jnp.asarray(cot).astype(j_out[0].dtype))
         widened = None
         for k, (tg, jg) in enumerate(zip(t_grads, j_grads)):
             expected = np.zeros(jg.shape, np.float32) if tg is None else _to_numpy(tg)
