@@ -52,6 +52,7 @@ def adaptive_avg_pool(input, output_size, *, ndim: int, channels_last: bool = Fa
     :func:`jaxpool.windows.adaptive`.  ``output_size`` is an int or a tuple whose ``None``
     entries keep the input size; it may exceed the input (windows then repeat cells).
     """
+    ndim = _args.check_ndim(ndim, "adaptive_avg_pool")  # before _allows_empty_channels uses it
     op = f"adaptive_avg_pool{ndim}d"
     layout = _args.layout_of(input, ndim, op, channels_last,
                              empty_channels=_allows_empty_channels(input, ndim, average=True))
@@ -80,6 +81,7 @@ def adaptive_max_pool(input, output_size, return_indices=False, *, ndim: int,
     Windows as in :func:`adaptive_avg_pool`; indices, ties and NaN as in
     :func:`jaxpool.max_pool` (flat in-plane offsets, first maximum, last NaN).
     """
+    ndim = _args.check_ndim(ndim, "adaptive_max_pool")  # before _allows_empty_channels uses it
     op = f"adaptive_max_pool{ndim}d"
     layout = _args.layout_of(input, ndim, op, channels_last,
                              empty_channels=_allows_empty_channels(input, ndim, average=False))

@@ -368,7 +368,7 @@ def test_a_shape_dtype_struct_input_points_to_eval_shape():
     assert jax.eval_shape(lambda x: jaxpool.avg_pool2d(x, 2), spec).shape == (1, 1, 2, 2)
 
 
-@pytest.mark.parametrize("ndim", [-1, 0, 4, 2.5, True])
+@pytest.mark.parametrize("ndim", [-1, 0, 4, 2.5, True, "2", None])
 @pytest.mark.parametrize("name", ["max_pool", "avg_pool", "lp_pool", "max_unpool", "adaptive_avg_pool",
                                   "adaptive_max_pool", "fractional_max_pool", "stochastic_pool"])
 def test_generic_ops_take_ndim_1_2_or_3_only(name, ndim):
