@@ -16,7 +16,17 @@ from jaxpool.max_pool import max_pool
 from jaxpool.max_unpool import max_unpool
 from jaxpool.stochastic import stochastic_pool
 
-__version__ = "0.1.0"
+def _installed_version() -> str:
+    """pyproject.toml holds the version; an uninstalled source tree reports ``0+unknown``."""
+    import importlib.metadata
+
+    try:
+        return importlib.metadata.version("jaxpool")
+    except importlib.metadata.PackageNotFoundError:
+        return "0+unknown"
+
+
+__version__ = _installed_version()
 
 __all__ = [
     "functional", "windows",

@@ -40,15 +40,10 @@ test suite (about 1060 cases); --level full runs every 1-d configuration PyTorch
 
 
 def version() -> str:
-    """The installed distribution's version (the package's own when run from an uninstalled tree)."""
-    import importlib.metadata
+    """The installed distribution's version (pyproject.toml's, read by importlib.metadata)."""
+    from jaxpool import __version__
 
-    try:
-        return importlib.metadata.version("jaxpool")
-    except importlib.metadata.PackageNotFoundError:
-        from jaxpool import __version__
-
-        return f"{__version__} (not installed)"
+    return __version__
 
 
 def _build_parser() -> argparse.ArgumentParser:
