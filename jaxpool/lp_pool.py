@@ -51,6 +51,7 @@ def lp_pool(input, norm_type, kernel_size, stride=None, ceil_mode=False, *, ndim
             raise TypeError(f"{op}: input dtype {dtype} is not supported with norm_type={norm_type}: "
                             "PyTorch computes max_pool(abs(x)) and has no abs for it")
         _args.check_float_or_int(input, op)
+        _check_abs_fits_int32(input, norm_type, op)
         sign = 1 if norm_type > 0 else -1
         return sign * _max_pool(sign * torch_abs(input), layout, op, kernel_size, stride, 0, 1, ceil_mode,
                                 False)
@@ -105,6 +106,18 @@ def _integer_lp(input, layout, op: str, p: int, kernel_size, stride, ceil_mode):
     out = _avg_pool(powered, layout, op, kernel_size, stride, 0, ceil_mode, True, None)
     out = jnp.sign(out) * jnp.maximum(jnp.abs(out), 0) * acc(math.prod(kernel))
     return jnp.power(out.astype(jnp.float32), np.float32(1.0 / p))
+
+
+def _check_abs_fits_int32(input, norm_type, op: str):
+    """Without x64 an int64 input computes in int32, where ``abs(-2**31)`` wraps to itself;
+    PyTorch's int64 ``abs`` does not, so a concrete input holding -2**31 is refused."""
+    if (np.dtype(input.dtype) == np.int64 and not jax.config.jax_enable_x64
+            and isinstance(input, (np.ndarray, np.generic)) and np.size(input)
+            and int(np.min(input)) == np.iinfo(np.int32).min):
+        raise ValueError(
+            f"{op}: int64 input holding -2**31 with norm_type={norm_type}: PyTorch's abs gives 2**31, "
+            "which int32 (JAX's int64 without 64-bit mode) cannot hold: enable jax_enable_x64 "
+            "(jax.config.update('jax_enable_x64', True))")
 
 
 def _check_int32_powers(input, layout, kernel, p: int, op: str):

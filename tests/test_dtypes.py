@@ -451,3 +451,16 @@ def test_unpool_to_a_plane_past_2_31_writes_the_right_cell():
     result = subprocess.run([sys.executable, "-c", textwrap.dedent(_BIG_UNPOOL)], capture_output=True,
                             text=True, timeout=600)
     assert result.returncode == 0 and "ok" in result.stdout, result.stderr[-3000:]
+
+
+@pytest.mark.parametrize("p", [float("inf"), float("-inf")])
+def test_int64_lp_pool_inf_of_int32_min_is_refused_without_x64(p):
+    """abs(-2**31) wraps in int32; PyTorch's int64 result is 2**31 (never a silent wrong answer)."""
+    x = np.array([[[[-2**31, 5], [7, 1]]]], np.int64)
+    with pytest.raises(ValueError, match=r"lp_pool2d: int64 input holding -2\*\*31"):
+        jaxpool.lp_pool2d(x, p, 2)
+    with jax.enable_x64(True):
+        got = np.asarray(jaxpool.lp_pool2d(x, p, 2))
+    want = F.lp_pool2d(torch.from_numpy(x), p, 2).numpy()
+    np.testing.assert_array_equal(got, want)
+    assert got.dtype == want.dtype == np.int64
