@@ -11,7 +11,7 @@ torch.set_num_threads(1)  # same work in every pytest-xdist worker; parity, not 
 FULL = os.environ.get("JAXPOOL_FULL") == "1"
 
 hypothesis.settings.register_profile(
-    "default", max_examples=15, deadline=None, derandomize=True, print_blob=True,
+    "default", max_examples=10, deadline=None, derandomize=True, print_blob=True,
     suppress_health_check=[hypothesis.HealthCheck.too_slow],
 )
 hypothesis.settings.register_profile(

@@ -26,7 +26,7 @@ Deliberate differences (README "Where jaxpool deliberately differs") are counted
 
 torch is run forward only, and only after jaxpool, on every configuration jaxpool rejects.
 
-Default: 60 examples.  ``JAXPOOL_FULL=1`` runs ``JAXPOOL_FUZZ_EXAMPLES`` (default 10,000);
+Default: 40 examples.  ``JAXPOOL_FULL=1`` runs ``JAXPOOL_FUZZ_EXAMPLES`` (default 10,000);
 ``JAXPOOL_FUZZ_SEED`` picks the generator seed (split a long run over processes) and
 ``JAXPOOL_FUZZ_REPORT=path`` writes the counts as JSON.
 """
@@ -51,7 +51,7 @@ from jaxpool import parity
 from jaxpool.testing import Mismatch, _to_torch, compare_with_torch
 
 FULL = os.environ.get("JAXPOOL_FULL") == "1"
-EXAMPLES = int(os.environ.get("JAXPOOL_FUZZ_EXAMPLES", 10_000)) if FULL else 60
+EXAMPLES = int(os.environ.get("JAXPOOL_FUZZ_EXAMPLES", 10_000)) if FULL else 40
 SEED = int(os.environ.get("JAXPOOL_FUZZ_SEED", 0))
 REPORT = os.environ.get("JAXPOOL_FUZZ_REPORT")
 

@@ -1,6 +1,6 @@
 """Hypothesis-random configurations against torch, per op family.
 
-Default: 15 examples per family (derandomized, so CI cannot flake).  ``JAXPOOL_FULL=1`` runs
+Default: 10 examples per family (derandomized, so CI cannot flake).  ``JAXPOOL_FULL=1`` runs
 500 (``JAXPOOL_HYPOTHESIS_EXAMPLES`` overrides).
 """
 
