@@ -32,7 +32,7 @@ def markdown(doc: str | None) -> str:
     if not doc:
         return "*(no docstring)*\n"
     text = inspect.cleandoc(doc)
-    text = re.sub(r":(?:func|class|mod|meth|attr):`~?([^`]+)`", r"`\1`", text)
+    text = re.sub(r":(?:func|class|mod|meth|attr|data):`~?([^`]+)`", r"`\1`", text)
     text = text.replace("``", "`")
     text = re.sub(r"(\S)::$", r"\1:", text, flags=re.M)  # reST literal-block marker
     out, in_code, in_fields = [], False, False
@@ -66,9 +66,10 @@ def markdown(doc: str | None) -> str:
 
 def signature(name: str, obj) -> str:
     try:
-        return f"{name}{inspect.signature(obj)}"
+        text = f"{name}{inspect.signature(obj)}"
     except (TypeError, ValueError):
         return name
+    return re.sub(r"(: |-> )'([^']*)'", r"\1\2", text)  # annotations are strings: unquote them
 
 
 def declaration(text: str) -> str:
@@ -96,7 +97,7 @@ def operators() -> str:
         doc = generic.__doc__ if callable(generic) else getattr(functional, names[0]).__doc__
         parts.append(markdown(doc))
         if "module docstring" in doc:  # the family's rules live in its module's docstring: show it
-            module = sys.modules[getattr(functional, names[0]).__module__]
+            module = sys.modules[generic.__module__]
             parts.append(f"**The module docstring (`{module.__name__}`):**\n\n{markdown(module.__doc__)}")
     return "\n".join(parts)
 
@@ -125,13 +126,17 @@ def layers_section() -> str:
     """The layer modules: docstring, then one row per layer; full docstrings for Flax linen."""
     import importlib
 
-    parts = ["## Layers (Flax linen, Flax NNX, Haiku)\n",
-             "Generated from one table, `jaxpool.layer_specs.LAYERS`: every module below has the same "
-             "classes with `torch.nn`'s names, constructor arguments and defaults; the argument "
-             "lists are given once, under `jaxpool.flax.linen`.\n"]
-    for name in ("jaxpool.flax.linen", "jaxpool.flax.nnx", "jaxpool.haiku"):
+    from jaxpool.layer_specs import LAYERS
+
+    parts = ["## Layers (Flax linen, Flax NNX, Haiku, Equinox, Keras)\n",
+             "Generated from one table, `jaxpool.layer_specs.LAYERS`, by `scripts/gen_layers.py`: "
+             "every module below has the same classes with `torch.nn`'s names, constructor "
+             "arguments and defaults; the argument lists are given once, under "
+             "`jaxpool.flax.linen`.\n"]
+    for name in ("jaxpool.flax.linen", "jaxpool.flax.nnx", "jaxpool.haiku", "jaxpool.equinox",
+                 "jaxpool.keras"):
         module = importlib.import_module(name)
-        classes = [n for n in module.__all__ if inspect.isclass(getattr(module, n)) and n[:1].isupper()]
+        classes = [n for n in module.__all__ if n in LAYERS]
         others = [n for n in module.__all__ if n not in classes]
         parts += [f"### `{name}`\n", markdown(module.__doc__)]
         parts.append("| layer | |\n|---|---|\n" + "\n".join(
@@ -168,7 +173,7 @@ def generate() -> str:
         "`python docs/gen_api.py` after changing a docstring (tests/test_docs.py checks it). -->\n",
         markdown(jaxpool.__doc__),
         "Contents: [operators](#operators) · [jaxpool.windows](#jaxpoolwindows) · "
-        "[jaxpool.testing](#jaxpooltesting) · [layers](#layers-flax-linen-flax-nnx-haiku) · "
+        "[jaxpool.testing](#jaxpooltesting) · [layers](#layers-flax-linen-flax-nnx-haiku-equinox-keras) · "
         "[jaxpool.convert](#jaxpoolconvert) · [jaxpool.parity](#jaxpoolparity) · "
         "[the jaxpool command](#the-jaxpool-command). The rules behind the numbers are in "
         "[rules.md](rules.md).\n",

@@ -8,11 +8,13 @@ arguments are read from the attributes ``torch.nn`` stores them under (the const
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
+import jax
 import numpy as np
 
+from jaxpool._typing import ArrayLike, MaybeIndexed
 from jaxpool.layer_specs import LAYERS, REQUIRED, LayerSpec
 
 __all__ = ["from_torch", "TorchPooling"]
@@ -24,7 +26,9 @@ class TorchPooling:
 
     Call it as the PyTorch module's ``forward``: ``f(input)``, or ``f(input, indices,
     output_size=None)`` for ``MaxUnpool``; a randomized layer also takes ``key=`` (and runs in
-    the training mode the PyTorch module was in).  It is a plain Python callable holding static
+    the training mode the PyTorch module was in).  Every one accepts ``key=`` and ignores it
+    where the layer is not randomized, as Equinox's layers do, so it works in
+    ``eqx.nn.Sequential``.  It is a plain Python callable holding static
     arguments, so it works under ``jit``, ``vmap`` and ``grad`` and inside any framework.
 
     Attributes:
@@ -39,9 +43,10 @@ class TorchPooling:
     channels_last: bool = False
     training: bool = True
 
-    def __call__(self, input, *args, key=None, **kwargs):
-        if self.spec.random is None and key is not None:
-            raise TypeError(f"{self.spec.name} is not randomized and takes no key")
+    def __call__(self, input: ArrayLike, *args: Any, key: jax.Array | None = None,
+                 **kwargs: Any) -> MaybeIndexed:
+        # ``key`` is ignored by a layer that is not randomized, as Equinox's layers do, so that
+        # a converted module works in ``eqx.nn.Sequential`` (which passes every layer a key)
         if (self.spec.random is not None and key is None
                 and self.spec.random.needs_key(self.kwargs, self.training)):
             raise TypeError(f"{self.spec.name} is randomized: call it with key=jax.random.key(...)")
@@ -49,7 +54,7 @@ class TorchPooling:
         if len(args) > len(params):
             raise TypeError(f"{self.spec.name} takes {self.spec.call_text()}, got "
                             f"{1 + len(args)} positional arguments")
-        call_args = {name: default for name, default in params}
+        call_args: dict[str, Any] = {name: default for name, default in params}
         call_args.update(zip((name for name, _ in params), args))
         unknown = set(kwargs) - set(call_args)
         if unknown:
@@ -60,19 +65,20 @@ class TorchPooling:
         if missing:
             raise TypeError(f"{self.spec.name} takes {self.spec.call_text()}: missing {missing}")
         return self.spec.apply(input, self.kwargs, call_args, channels_last=self.channels_last,
-                               key=key, training=self.training)
+                               key=key if self.spec.random is not None else None,
+                               training=self.training)
 
     @property
-    def op(self):
+    def op(self) -> Callable[..., Any]:
         """The jaxpool function that computes it."""
         return self.spec.op
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.kwargs.items())
         return f"from_torch({self.spec.name}({args}), channels_last={self.channels_last})"
 
 
-def _find_spec(module) -> LayerSpec:
+def _find_spec(module: Any) -> LayerSpec:
     cls = type(module)
     for base in cls.__mro__:
         if base.__module__.startswith("torch.nn.") and base.__name__ in LAYERS and LAYERS[base.__name__].in_torch:
@@ -87,7 +93,7 @@ def _find_spec(module) -> LayerSpec:
         f"pooling modules are {supported}")
 
 
-def _plain(value):
+def _plain(value: Any) -> Any:
     """Torch stores sizes as ints/tuples/lists; tensors (e.g. random samples) become numpy."""
     if isinstance(value, (list, tuple)):
         return tuple(_plain(v) for v in value)
@@ -96,7 +102,7 @@ def _plain(value):
     return value
 
 
-def from_torch(module, *, channels_last: bool = False) -> TorchPooling:
+def from_torch(module: Any, *, channels_last: bool = False) -> TorchPooling:
     """The jaxpool equivalent of a ``torch.nn`` pooling module instance.
 
     Supports ``MaxPool``, ``AvgPool``, ``LPPool``, ``AdaptiveAvgPool``, ``AdaptiveMaxPool`` and

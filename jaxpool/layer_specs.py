@@ -1,59 +1,68 @@
-"""The pooling layers, defined once as data: ``torch.nn`` class name -> functional op + arguments.
+"""The op registry: every pooling operator family and its layer, written once, as data.
 
-Every framework module (:mod:`jaxpool.flax.linen`, :mod:`jaxpool.flax.nnx`, :mod:`jaxpool.haiku`)
-and :func:`jaxpool.from_torch` are generated from :data:`LAYERS`.  A :class:`LayerSpec` says:
+:data:`FAMILIES` is the single table.  Each :class:`Family` names the generic N-d function
+(``jaxpool.max_pool.max_pool``), the spatial dimensions it exists for, its arguments in
+``torch.nn.functional``'s order with their defaults and types, whether it is randomized, and its
+``torch.nn`` layer (constructor arguments in ``torch.nn``'s order, call-time arguments).  From it:
+
+* :data:`OPS`: every per-dimension operator (``max_pool2d``, ...), from which
+  ``scripts/gen_layers.py`` writes :mod:`jaxpool.functional` (typed, one function per dimension);
+* :data:`LAYERS`: every layer (``MaxPool2d``, ...), from which the same script writes the layer
+  modules (:mod:`jaxpool.flax.linen`, :mod:`jaxpool.flax.nnx`, :mod:`jaxpool.haiku`,
+  :mod:`jaxpool.equinox`, :mod:`jaxpool.keras`) as checked-in source, and from which
+  :func:`jaxpool.from_torch` recognises ``torch.nn`` modules.
+
+Adding an operator is one :class:`Family` entry, then ``python scripts/gen_layers.py``; a test
+regenerates the files and fails on any difference.  The tests also check every layer's
+arguments against ``inspect.signature`` of its ``torch.nn`` class.
+
+A :class:`LayerSpec` says, for one layer:
 
 * ``params``: the constructor arguments, in ``torch.nn``'s order, with ``torch.nn``'s defaults
-  (``REQUIRED`` for none).  The tests check them against ``inspect.signature`` of the
-  ``torch.nn`` class, so a layer cannot drift from PyTorch's constructor.
+  (``REQUIRED`` for none);
 * ``call_params``: the arguments a layer takes at call time after ``input`` (``MaxUnpool`` takes
-  ``indices`` and ``output_size=None``, as ``torch.nn.MaxUnpool2d.forward`` does).
-* ``op``: the :mod:`jaxpool` function that computes it, called as
-  ``op(input, **call_args, **constructor_args, channels_last=...)`` (plus the random keywords).
+  ``indices`` and ``output_size=None``, as ``torch.nn.MaxUnpool2d.forward`` does);
+* ``op``: the :mod:`jaxpool.functional` operator that computes it, called as
+  ``op(input, **call_args, **constructor_args, channels_last=...)`` (plus the random keywords);
 * ``random``: for randomized layers only, a :class:`RandomSpec` telling the frameworks how to
   hand the op a PRNG key (linen ``make_rng``, nnx ``Rngs``, haiku ``hk.next_rng_key()``, all
-  from the ``'pooling'`` stream) and which op keyword turns the randomness off.
-
-Adding a layer is one :func:`spec` entry in :data:`LAYERS`; every framework picks it up.
+  from the ``'pooling'`` stream; Equinox's ``key=``; Keras's ``SeedGenerator``) and which op
+  keyword turns the randomness off.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import inspect
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from jaxpool import functional as F
-
-__all__ = ["REQUIRED", "RandomSpec", "LayerSpec", "spec", "LAYERS", "PARAM_DOCS", "RNG_STREAM"]
+__all__ = ["REQUIRED", "Param", "RandomSpec", "Family", "OpSpec", "LayerSpec", "ClassSignature", "FAMILIES", "OPS",
+           "LAYERS", "PARAM_DOCS", "RNG_STREAM", "layer_doc"]
 
 REQUIRED = inspect.Parameter.empty
-"""Marks a constructor argument without a default (e.g. ``kernel_size``)."""
+"""Marks an argument without a default (e.g. ``kernel_size``)."""
 
 RNG_STREAM = "pooling"
 """The rng stream/collection randomized layers draw their key from in every framework."""
 
-# Annotation and one-line description of every argument name the layers use.
-PARAM_DOCS: dict[str, tuple[Any, str]] = {
-    "kernel_size": ("int | tuple[int, ...]", "window size: an int, or one int per spatial axis."),
-    "stride": ("int | tuple[int, ...] | None", "window step; ``None`` means ``kernel_size``."),
-    "padding": ("int | tuple[int, ...]", "implicit padding on both sides of each spatial axis."),
-    "dilation": ("int | tuple[int, ...]", "distance between window taps."),
-    "return_indices": ("bool", "also return PyTorch's flat in-plane indices of the maxima."),
-    "ceil_mode": ("bool", "round the output size up instead of down."),
-    "count_include_pad": ("bool", "count padding cells in the average's divisor."),
-    "divisor_override": ("int | None", "divide every window's sum by this instead."),
-    "norm_type": ("float", "the power ``p`` of the power-average."),
-    "output_size": ("int | tuple[int | None, ...] | None",
-                    "target spatial size; ``None`` entries keep the input's size."),
-    "output_ratio": ("float | tuple[float, ...] | None", "output size as a fraction of the input."),
-    "_random_samples": ("Any", "fixed samples in [0, 1) instead of drawing them (as in PyTorch)."),
-    "indices": ("jax.Array", "the indices returned by the matching max pooling layer."),
-}
 
-# Call-time arguments whose type differs from the constructor argument of the same name.
-CALL_ANNOTATIONS = {"output_size": "Sequence[int] | None"}  # MaxUnpool: spatial or full shape
+@dataclasses.dataclass(frozen=True)
+class Param:
+    """One argument of an operator.
+
+    Attributes:
+      name: the argument's name (``torch.nn.functional``'s).
+      default: its default, or :data:`REQUIRED`.
+      type: its annotation as source text (names from :mod:`jaxpool._typing`).
+      dims: the spatial dimensions that have it (``divisor_override``: not ``avg_pool1d``).
+    """
+
+    name: str
+    default: Any = REQUIRED
+    type: str = "Any"
+    dims: tuple[int, ...] = (1, 2, 3)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,11 +87,146 @@ class RandomSpec:
             return False
         return not any(config.get(name) is not None for name in self.key_optional_when)
 
-    def op_kwargs(self, key, training: bool) -> dict:
-        kwargs = {self.key_arg: key}
+    def op_kwargs(self, key: Any, training: bool) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {self.key_arg: key}
         if self.training_arg is not None:
             kwargs[self.training_arg] = training
         return kwargs
+
+
+@dataclasses.dataclass(frozen=True)
+class Family:
+    """One operator family, e.g. max pooling in 1-d, 2-d and 3-d (see the module docs).
+
+    Attributes:
+      name: the generic function's name; the operators are ``f"{name}{n}d"``.
+      module: the module defining the generic function ``name(input, ..., *, ndim, ...)``.
+      dims: the spatial dimensions the family exists for.
+      params: the arguments after ``input``, in ``torch.nn.functional``'s order.
+      keywords: keyword-only arguments before ``channels_last`` (``key``, ``training``).
+      layer: the ``torch.nn`` class prefix (``"MaxPool"`` -> ``MaxPool2d``).
+      layer_params: the constructor's arguments (names from ``params``), ``torch.nn``'s order.
+      layer_call: the layer's call-time arguments after ``input`` (names from ``params``).
+      random: for randomized families, how the layers hand the op a key.
+      in_torch: False for jaxpool's own operators (stochastic pooling).
+    """
+
+    name: str
+    module: str
+    dims: tuple[int, ...]
+    params: tuple[Param, ...]
+    keywords: tuple[Param, ...] = ()
+    layer: str = ""
+    layer_params: tuple[str, ...] = ()
+    layer_call: tuple[str, ...] = ()
+    random: RandomSpec | None = None
+    in_torch: bool = True
+
+    @property
+    def generic(self) -> Callable[..., Any]:
+        """The generic N-d function (imported on first use)."""
+        fn: Callable[..., Any] = getattr(importlib.import_module(self.module), self.name)
+        return fn
+
+    @property
+    def returns_indices(self) -> bool:
+        return any(p.name == "return_indices" for p in self.params)
+
+
+@dataclasses.dataclass(frozen=True)
+class OpSpec:
+    """One per-dimension operator of :mod:`jaxpool.functional` (``max_pool2d``)."""
+
+    family: Family
+    ndim: int
+
+    @property
+    def name(self) -> str:
+        return f"{self.family.name}{self.ndim}d"
+
+    @property
+    def params(self) -> tuple[Param, ...]:
+        return tuple(p for p in self.family.params if self.ndim in p.dims)
+
+    @property
+    def fn(self) -> Callable[..., Any]:
+        """The :mod:`jaxpool.functional` function (imported on first use)."""
+        fn: Callable[..., Any] = getattr(importlib.import_module("jaxpool.functional"), self.name)
+        return fn
+
+
+_SIZE = "Size"
+_OPTIONAL_SIZE = "Size | None"
+_K = Param("kernel_size", REQUIRED, _SIZE)
+_STRIDE = Param("stride", None, _OPTIONAL_SIZE)
+_PADDING = Param("padding", 0, _SIZE)
+_CEIL = Param("ceil_mode", False, "bool")
+_INDICES = Param("return_indices", False, "bool")
+_KEY = Param("key", None, "jax.Array | None")
+
+FAMILIES: tuple[Family, ...] = (
+    Family("max_pool", "jaxpool.max_pool", (1, 2, 3),
+           (_K, _STRIDE, _PADDING, Param("dilation", 1, _SIZE), _CEIL, _INDICES),
+           layer="MaxPool",
+           layer_params=("kernel_size", "stride", "padding", "dilation", "return_indices", "ceil_mode")),
+    Family("avg_pool", "jaxpool.avg_pool", (1, 2, 3),
+           (_K, _STRIDE, _PADDING, _CEIL, Param("count_include_pad", True, "bool"),
+            Param("divisor_override", None, "int | None", dims=(2, 3))),  # torch's 1-d has none
+           layer="AvgPool",
+           layer_params=("kernel_size", "stride", "padding", "ceil_mode", "count_include_pad",
+                         "divisor_override")),
+    Family("lp_pool", "jaxpool.lp_pool", (1, 2, 3),
+           (Param("norm_type", REQUIRED, "float"), _K, _STRIDE, _CEIL),
+           layer="LPPool", layer_params=("norm_type", "kernel_size", "stride", "ceil_mode")),
+    Family("max_unpool", "jaxpool.max_unpool", (1, 2, 3),
+           (Param("indices", REQUIRED, "ArrayLike"), _K, _STRIDE, _PADDING,
+            Param("output_size", None, "Sequence[int] | None")),
+           layer="MaxUnpool", layer_params=("kernel_size", "stride", "padding"),
+           layer_call=("indices", "output_size")),
+    Family("adaptive_avg_pool", "jaxpool.adaptive", (1, 2, 3),
+           (Param("output_size", REQUIRED, "OutputSize"),),
+           layer="AdaptiveAvgPool", layer_params=("output_size",)),
+    Family("adaptive_max_pool", "jaxpool.adaptive", (1, 2, 3),
+           (Param("output_size", REQUIRED, "OutputSize"), _INDICES),
+           layer="AdaptiveMaxPool", layer_params=("output_size", "return_indices")),
+    # Randomized: fractional pooling is random in every mode (as in PyTorch) unless given
+    # ``_random_samples``; stochastic pooling (not in torch.nn) samples only when training.
+    Family("fractional_max_pool", "jaxpool.fractional", (2, 3),
+           (_K, Param("output_size", None, "OutputSize | None"),
+            Param("output_ratio", None, "Ratio | None"), _INDICES,
+            Param("_random_samples", None, "ArrayLike | None")),
+           keywords=(_KEY,),
+           layer="FractionalMaxPool",
+           layer_params=("kernel_size", "output_size", "output_ratio", "return_indices",
+                         "_random_samples"),
+           random=RandomSpec(key_optional_when=("_random_samples",))),
+    Family("stochastic_pool", "jaxpool.stochastic", (1, 2, 3), (_K, _STRIDE, _PADDING),
+           keywords=(_KEY, Param("training", True, "bool")),
+           layer="StochasticPool", layer_params=("kernel_size", "stride", "padding"),
+           random=RandomSpec(training_arg="training"), in_torch=False),
+)
+
+OPS: dict[str, OpSpec] = {op.name: op for op in (OpSpec(f, n) for f in FAMILIES for n in f.dims)}
+"""Every operator of :mod:`jaxpool.functional`, by name, in the registry's order."""
+
+# Annotation (source text, :mod:`jaxpool._typing` names) and description of every layer argument.
+PARAM_DOCS: dict[str, tuple[str, str]] = {
+    "kernel_size": ("Size", "window size: an int, or one int per spatial axis."),
+    "stride": ("Size | None", "window step; ``None`` means ``kernel_size``."),
+    "padding": ("Size", "implicit padding on both sides of each spatial axis."),
+    "dilation": ("Size", "distance between window taps."),
+    "return_indices": ("bool", "also return PyTorch's flat in-plane indices of the maxima."),
+    "ceil_mode": ("bool", "round the output size up instead of down."),
+    "count_include_pad": ("bool", "count padding cells in the average's divisor."),
+    "divisor_override": ("int | None", "divide every window's sum by this instead."),
+    "norm_type": ("float", "the power ``p`` of the power-average."),
+    "output_size": ("OutputSize | None",
+                    "target spatial size; ``None`` entries keep the input's size."),
+    "output_ratio": ("Ratio | None", "output size as a fraction of the input."),
+    "_random_samples": ("ArrayLike | None",
+                        "fixed samples in [0, 1) instead of drawing them (as in PyTorch)."),
+    "indices": ("ArrayLike", "the indices returned by the matching max pooling layer."),
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -90,31 +234,43 @@ class LayerSpec:
     """One layer: its ``torch.nn`` name, the jaxpool op and the arguments (see module docs)."""
 
     name: str
-    op: Callable
+    op_name: str
     params: tuple[tuple[str, Any], ...]
     call_params: tuple[tuple[str, Any], ...] = ()
     random: RandomSpec | None = None
     in_torch: bool = True  # False: jaxpool's own layer (stochastic pooling), no torch.nn twin
+    types: tuple[tuple[str, str], ...] = ()   # argument name -> annotation (source text)
+    returns_indices: bool = False
+
+    @property
+    def op(self) -> Callable[..., Any]:
+        """The :mod:`jaxpool.functional` operator (imported on first use)."""
+        fn: Callable[..., Any] = getattr(importlib.import_module("jaxpool.functional"), self.op_name)
+        return fn
 
     @property
     def param_names(self) -> tuple[str, ...]:
         return tuple(name for name, _ in self.params)
 
     @property
-    def op_name(self) -> str:
-        return f"jaxpool.{self.op.__name__}"
+    def ndim(self) -> int:
+        return int(self.name[-2])
 
     @property
     def reference(self) -> str:
         """What the layer reproduces, for docstrings: its ``torch.nn`` module, else its op."""
-        return f"``torch.nn.{self.name}``" if self.in_torch else f":func:`{self.op_name}`"
+        return f"``torch.nn.{self.name}``" if self.in_torch else f":func:`jaxpool.{self.op_name}`"
 
-    def config(self, values: Mapping[str, Any]) -> dict:
+    def type_of(self, name: str) -> str:
+        return dict(self.types)[name]
+
+    def config(self, values: Mapping[str, Any]) -> dict[str, Any]:
         """``{param: value}`` for the constructor arguments, lists frozen to tuples."""
         return {name: _freeze(values[name]) for name in self.param_names}
 
-    def apply(self, input, config: Mapping[str, Any], call_args: Mapping[str, Any] | None = None, *,
-              channels_last: bool, key=None, training: bool = True):
+    def apply(self, input: Any, config: Mapping[str, Any],
+              call_args: Mapping[str, Any] | None = None, *, channels_last: bool, key: Any = None,
+              training: bool = True) -> Any:
         """Run the op: ``op(input, **call_args, **config, channels_last=...)`` (+ key, training)."""
         kwargs = dict(config)
         kwargs.update(call_args or {})
@@ -122,24 +278,10 @@ class LayerSpec:
             kwargs.update(self.random.op_kwargs(key, training))
         return self.op(input, **kwargs, channels_last=channels_last)
 
-    # -- generated signatures and docs, shared by the framework modules ----------------------
-
-    def init_parameters(self, kind=inspect.Parameter.POSITIONAL_OR_KEYWORD) -> list[inspect.Parameter]:
-        return [inspect.Parameter(name, kind, default=default,
-                                  annotation=PARAM_DOCS.get(name, ("Any",))[0])
-                for name, default in self.params]
-
-    def call_parameters(self) -> list[inspect.Parameter]:
-        kind = inspect.Parameter.POSITIONAL_OR_KEYWORD
-        return [inspect.Parameter("input", kind, annotation="jax.Array")] + [
-            inspect.Parameter(name, kind, default=default,
-                              annotation=CALL_ANNOTATIONS.get(name, PARAM_DOCS.get(name, ("Any",))[0]))
-            for name, default in self.call_params]
-
     def describe_params(self, indent: str = "  ") -> str:
         lines = []
         for name, default in self.params:
-            text = PARAM_DOCS.get(name, (None, f"as in ``torch.nn.{self.name}``."))[1]
+            text = PARAM_DOCS.get(name, ("", f"as in ``torch.nn.{self.name}``."))[1]
             shown = "required" if default is REQUIRED else f"default ``{default!r}``"
             lines.append(f"{indent}{name}: {text} ({shown})")
         return "\n".join(lines)
@@ -149,66 +291,52 @@ class LayerSpec:
         return f"({names})"
 
 
-def _freeze(value):
+def _freeze(value: Any) -> Any:
     return tuple(_freeze(v) for v in value) if isinstance(value, list) else value
 
 
-def spec(name: str, op: Callable, params, call_params=(), random: RandomSpec | None = None,
-         in_torch: bool = True) -> LayerSpec:
-    return LayerSpec(name, op, tuple(params), tuple(call_params), random, in_torch)
+def _layer(op: OpSpec) -> LayerSpec:
+    family = op.family
+    by_name = {p.name: p for p in op.params}
+    return LayerSpec(
+        name=f"{family.layer}{op.ndim}d", op_name=op.name,
+        params=tuple((n, by_name[n].default) for n in family.layer_params if n in by_name),
+        call_params=tuple((n, by_name[n].default) for n in family.layer_call),
+        random=family.random, in_torch=family.in_torch,
+        types=tuple((p.name, p.type) for p in op.params), returns_indices=family.returns_indices)
 
 
-_K = ("kernel_size", REQUIRED)
+LAYERS: dict[str, LayerSpec] = {layer.name: layer for layer in map(_layer, OPS.values())}
+"""Every layer, by its ``torch.nn`` name, in the registry's order."""
 
 
-def _dims(fn):
-    return [fn(n) for n in (1, 2, 3)]
-
-
-LAYERS: dict[str, LayerSpec] = {s.name: s for s in [
-    *_dims(lambda n: spec(f"MaxPool{n}d", getattr(F, f"max_pool{n}d"), [
-        _K, ("stride", None), ("padding", 0), ("dilation", 1), ("return_indices", False),
-        ("ceil_mode", False)])),
-    *_dims(lambda n: spec(f"AvgPool{n}d", getattr(F, f"avg_pool{n}d"), [
-        _K, ("stride", None), ("padding", 0), ("ceil_mode", False), ("count_include_pad", True),
-        *([("divisor_override", None)] if n > 1 else [])])),   # torch's AvgPool1d has none
-    *_dims(lambda n: spec(f"LPPool{n}d", getattr(F, f"lp_pool{n}d"), [
-        ("norm_type", REQUIRED), _K, ("stride", None), ("ceil_mode", False)])),
-    *_dims(lambda n: spec(f"AdaptiveAvgPool{n}d", getattr(F, f"adaptive_avg_pool{n}d"), [
-        ("output_size", REQUIRED)])),
-    *_dims(lambda n: spec(f"AdaptiveMaxPool{n}d", getattr(F, f"adaptive_max_pool{n}d"), [
-        ("output_size", REQUIRED), ("return_indices", False)])),
-    *_dims(lambda n: spec(f"MaxUnpool{n}d", getattr(F, f"max_unpool{n}d"), [
-        _K, ("stride", None), ("padding", 0)],
-        call_params=[("indices", REQUIRED), ("output_size", None)])),
-    # Randomized: fractional pooling is random in every mode (as in PyTorch) unless given
-    # ``_random_samples``; stochastic pooling (not in torch.nn) samples only when training.
-    *[spec(f"FractionalMaxPool{n}d", getattr(F, f"fractional_max_pool{n}d"), [
-        _K, ("output_size", None), ("output_ratio", None), ("return_indices", False),
-        ("_random_samples", None)],
-        random=RandomSpec(key_optional_when=("_random_samples",))) for n in (2, 3)],
-    *_dims(lambda n: spec(f"StochasticPool{n}d", getattr(F, f"stochastic_pool{n}d"), [
-        _K, ("stride", None), ("padding", 0)], random=RandomSpec(training_arg="training"),
-        in_torch=False)),
-]}
-
-
-def layer_doc(spec: LayerSpec, framework: str, default_channels_last: bool, extra: str = "") -> str:
-    """The docstring of a generated layer class."""
-    default = "channels-last" if default_channels_last else "channels-first"
+def layer_doc(spec: LayerSpec, framework: str, layout: str, extra: str = "") -> str:
+    """The docstring of a generated layer class; ``layout`` documents its layout argument."""
     if spec.in_torch:
         what = (f"{framework} layer computing exactly what ``torch.nn.{spec.name}`` computes.\n\n"
-                f"Calls :func:`{spec.op_name}`.  Constructor arguments and defaults are "
+                f"Calls :func:`jaxpool.{spec.op_name}`.  Constructor arguments and defaults are "
                 f"``torch.nn.{spec.name}``'s")
     else:
-        what = (f"{framework} layer for :func:`{spec.op_name}` (Zeiler & Fergus, 2013; "
+        what = (f"{framework} layer for :func:`jaxpool.{spec.op_name}` (Zeiler & Fergus, 2013; "
                 f"``torch.nn`` has no such module).\n\nConstructor arguments and defaults are "
-                f"those of :func:`{spec.op_name}`")
-    return (
-        f"{what}; call it as ``layer{spec.call_text()}``.\n\n"
-        f"Args:\n{spec.describe_params()}\n"
-        f"  channels_last: keyword-only, default ``{default_channels_last}`` ({default}, "
-        f"{framework}'s convention).  ``True``: inputs are ``(N, *spatial, C)`` or unbatched "
-        f"``(*spatial, C)``; ``False``: PyTorch's ``(N, C, *spatial)`` or ``(C, *spatial)``.  "
-        f"Outputs use the same layout; indices keep PyTorch's per-plane meaning in both.\n{extra}"
-    )
+                f"those of :func:`jaxpool.{spec.op_name}`")
+    return (f"{what}; call it as ``layer{spec.call_text()}``.\n\n"
+            f"Args:\n{spec.describe_params()}\n{layout}\n{extra}")
+
+
+class ClassSignature:
+    """``cls.__signature__``: what ``inspect.signature(cls)`` reports, invisible on instances.
+
+    Framework metaclasses (nnx, Haiku) define ``__call__(*args, **kwargs)``, which ``inspect``
+    would report for the class; instances must keep reporting their own ``__call__``.
+    """
+
+    def __init__(self, init: Callable[..., Any]):
+        self.signature = inspect.signature(init).replace(
+            parameters=list(inspect.signature(init).parameters.values())[1:],
+            return_annotation=inspect.Signature.empty)
+
+    def __get__(self, instance: object, owner: type | None = None) -> inspect.Signature:
+        if instance is not None:
+            raise AttributeError("__signature__")
+        return self.signature

@@ -18,68 +18,774 @@ Layers have no parameters.  Randomized layers draw their key with
 ``self.make_rng('pooling')`` (pass ``rngs={'pooling': key}`` to ``apply``) and, when the op has
 a training mode, take ``deterministic`` as a field or call argument like ``nn.Dropout``.
 
-Needs the ``flax`` extra: ``pip install 'jaxpool[flax]'``.
+The classes below the generated-source line are written by ``scripts/gen_layers.py`` from
+:data:`jaxpool.layer_specs.LAYERS`.  Needs the ``flax`` extra: ``pip install 'jaxpool[flax]'``.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
 
-from jaxpool import _args, _generate
-from jaxpool.layer_specs import PARAM_DOCS, REQUIRED, RNG_STREAM, LayerSpec, layer_doc
+import jax
 
-nn = _generate.require("flax.linen", "flax", __name__)
+from jaxpool import _args
+from jaxpool._typing import ArrayLike, MaybeIndexed, OutputSize, Ratio, Size
+from jaxpool.layer_specs import LAYERS, RNG_STREAM, LayerSpec
+
+try:
+    import flax.linen as nn
+except ImportError as error:
+    raise ImportError("jaxpool.flax.linen needs 'flax', which is not installed; install the "
+                      "extra with `pip install 'jaxpool[flax]'`") from error
 
 CHANNELS_LAST_DEFAULT = True
 
-_RANDOM_DOC = """
-Randomness: the key comes from ``self.make_rng(rng_collection)`` (field, default ``'pooling'``);
-pass ``rngs={{'pooling': key}}`` to ``apply``.{deterministic}
-"""
-_DETERMINISTIC_DOC = """  With ``deterministic=True`` (field, or call argument which takes
-precedence, as ``nn.Dropout``) the op runs in its non-training mode and no key is drawn."""
+_HEAD_ALL = ["Layer", "CHANNELS_LAST_DEFAULT"]
 
 
-def layer_class(spec: LayerSpec) -> type:
-    """The ``flax.linen.Module`` for ``spec``; every layer of this module is made by it."""
-    random = spec.random
-    has_flag = random is not None and random.training_arg is not None
-    annotations, namespace = {}, {}
-    for name, default in spec.params:
-        annotations[name] = PARAM_DOCS.get(name, ("Any",))[0]
-        if default is not REQUIRED:
-            namespace[name] = default
-    annotations["channels_last"] = "bool"
-    namespace["channels_last"] = dataclasses.field(default=CHANNELS_LAST_DEFAULT, kw_only=True)
-    call_params = spec.call_parameters()
-    if random is not None:
-        annotations["rng_collection"] = "str"
-        namespace["rng_collection"] = dataclasses.field(default=RNG_STREAM, kw_only=True)
-    if has_flag:
-        annotations["deterministic"] = "bool | None"
-        namespace["deterministic"] = dataclasses.field(default=None, kw_only=True)
-        call_params.append(_generate.kwonly("deterministic", None, "bool | None"))
+class Layer(nn.Module):
+    """Base of the layers below: runs ``_spec``'s op on the fields named by its arguments.
 
-    def call(self, input, deterministic=None, **call_args):
+    A randomized layer draws its key from ``self.make_rng(self.rng_collection)`` when the op
+    needs one; one with a training mode merges ``deterministic`` as ``nn.Dropout`` does.
+    """
+
+    _spec: ClassVar[LayerSpec]
+
+    def _pool(self, input: ArrayLike, call_args: Mapping[str, Any] | None = None,
+              deterministic: bool | None = None) -> Any:
+        spec = self._spec
         config = spec.config({name: getattr(self, name) for name in spec.param_names})
         training, key = True, None
-        if has_flag:
-            training = not _args.flag(nn.merge_param("deterministic", self.deterministic, deterministic),
-                                      "deterministic", spec.name)
+        random = spec.random
+        if random is not None and random.training_arg is not None:
+            merged = nn.merge_param("deterministic", getattr(self, "deterministic"), deterministic)
+            training = not _args.flag(merged, "deterministic", spec.name)
         if random is not None and random.needs_key(config, training):
-            key = self.make_rng(self.rng_collection)
-        return spec.apply(input, config, call_args, channels_last=self.channels_last, key=key,
-                          training=training)
-
-    extra = ""
-    if random is not None:
-        extra = _RANDOM_DOC.format(deterministic=_DETERMINISTIC_DOC if has_flag else "")
-    namespace["__annotations__"] = annotations
-    namespace["__call__"] = _generate.method(
-        spec.name, "__call__", call_params, call,
-        f"Apply {spec.reference}'s pooling: ``layer{spec.call_text()}``.")
-    return _generate.new_class(spec.name, nn.Module, __name__,
-                               layer_doc(spec, "Flax linen", CHANNELS_LAST_DEFAULT, extra), namespace)
+            key = self.make_rng(getattr(self, "rng_collection"))
+        return spec.apply(input, config, call_args, channels_last=getattr(self, "channels_last"),
+                          key=key, training=training)
 
 
-__all__ = ["layer_class", "CHANNELS_LAST_DEFAULT", *_generate.define_layers(globals(), layer_class)]
+# Names the generated classes' annotations use (strings under ``from __future__ import annotations``).
+_ANNOTATION_NAMES = (Sequence, jax, ArrayLike, MaybeIndexed, OutputSize, Ratio, Size, dataclasses,
+                     RNG_STREAM, LAYERS)
+
+# ---- Generated by scripts/gen_layers.py from jaxpool/layer_specs.py: do not edit below this line. ----
+
+__all__ = [
+    *_HEAD_ALL,
+    "MaxPool1d",
+    "MaxPool2d",
+    "MaxPool3d",
+    "AvgPool1d",
+    "AvgPool2d",
+    "AvgPool3d",
+    "LPPool1d",
+    "LPPool2d",
+    "LPPool3d",
+    "MaxUnpool1d",
+    "MaxUnpool2d",
+    "MaxUnpool3d",
+    "AdaptiveAvgPool1d",
+    "AdaptiveAvgPool2d",
+    "AdaptiveAvgPool3d",
+    "AdaptiveMaxPool1d",
+    "AdaptiveMaxPool2d",
+    "AdaptiveMaxPool3d",
+    "FractionalMaxPool2d",
+    "FractionalMaxPool3d",
+    "StochasticPool1d",
+    "StochasticPool2d",
+    "StochasticPool3d",
+]
+
+
+class MaxPool1d(Layer):
+    """Flax linen layer computing exactly what ``torch.nn.MaxPool1d`` computes.
+
+    Calls :func:`jaxpool.max_pool1d`.  Constructor arguments and defaults are
+    ``torch.nn.MaxPool1d``'s; call it as ``layer(input)``.
+
+    Args:
+      kernel_size: window size: an int, or one int per spatial axis. (required)
+      stride: window step; ``None`` means ``kernel_size``. (default ``None``)
+      padding: implicit padding on both sides of each spatial axis. (default ``0``)
+      dilation: distance between window taps. (default ``1``)
+      return_indices: also return PyTorch's flat in-plane indices of the maxima. (default ``False``)
+      ceil_mode: round the output size up instead of down. (default ``False``)
+      channels_last: keyword-only, default ``True`` (channels-last, Flax's convention).  ``True``:
+        inputs are ``(N, *spatial, C)`` or unbatched ``(*spatial, C)``; ``False``: PyTorch's
+        ``(N, C, *spatial)`` or ``(C, *spatial)``.  Outputs use the same layout; indices keep
+        PyTorch's per-plane meaning in both.
+    """
+
+    _spec = LAYERS["MaxPool1d"]
+    kernel_size: Size
+    stride: Size | None = None
+    padding: Size = 0
+    dilation: Size = 1
+    return_indices: bool = False
+    ceil_mode: bool = False
+    channels_last: bool = dataclasses.field(default=CHANNELS_LAST_DEFAULT, kw_only=True)
+
+    def __call__(self, input: ArrayLike) -> MaybeIndexed:
+        """Apply ``torch.nn.MaxPool1d``'s pooling: ``layer(input)``."""
+        return self._pool(input)
+
+
+class MaxPool2d(Layer):
+    """Flax linen layer computing exactly what ``torch.nn.MaxPool2d`` computes.
+
+    Calls :func:`jaxpool.max_pool2d`.  Constructor arguments and defaults are
+    ``torch.nn.MaxPool2d``'s; call it as ``layer(input)``.
+
+    Args:
+      kernel_size: window size: an int, or one int per spatial axis. (required)
+      stride: window step; ``None`` means ``kernel_size``. (default ``None``)
+      padding: implicit padding on both sides of each spatial axis. (default ``0``)
+      dilation: distance between window taps. (default ``1``)
+      return_indices: also return PyTorch's flat in-plane indices of the maxima. (default ``False``)
+      ceil_mode: round the output size up instead of down. (default ``False``)
+      channels_last: keyword-only, default ``True`` (channels-last, Flax's convention).  ``True``:
+        inputs are ``(N, *spatial, C)`` or unbatched ``(*spatial, C)``; ``False``: PyTorch's
+        ``(N, C, *spatial)`` or ``(C, *spatial)``.  Outputs use the same layout; indices keep
+        PyTorch's per-plane meaning in both.
+    """
+
+    _spec = LAYERS["MaxPool2d"]
+    kernel_size: Size
+    stride: Size | None = None
+    padding: Size = 0
+    dilation: Size = 1
+    return_indices: bool = False
+    ceil_mode: bool = False
+    channels_last: bool = dataclasses.field(default=CHANNELS_LAST_DEFAULT, kw_only=True)
+
+    def __call__(self, input: ArrayLike) -> MaybeIndexed:
+        """Apply ``torch.nn.MaxPool2d``'s pooling: ``layer(input)``."""
+        return self._pool(input)
+
+
+class MaxPool3d(Layer):
+    """Flax linen layer computing exactly what ``torch.nn.MaxPool3d`` computes.
+
+    Calls :func:`jaxpool.max_pool3d`.  Constructor arguments and defaults are
+    ``torch.nn.MaxPool3d``'s; call it as ``layer(input)``.
+
+    Args:
+      kernel_size: window size: an int, or one int per spatial axis. (required)
+      stride: window step; ``None`` means ``kernel_size``. (default ``None``)
+      padding: implicit padding on both sides of each spatial axis. (default ``0``)
+      dilation: distance between window taps. (default ``1``)
+      return_indices: also return PyTorch's flat in-plane indices of the maxima. (default ``False``)
+      ceil_mode: round the output size up instead of down. (default ``False``)
+      channels_last: keyword-only, default ``True`` (channels-last, Flax's convention).  ``True``:
+        inputs are ``(N, *spatial, C)`` or unbatched ``(*spatial, C)``; ``False``: PyTorch's
+        ``(N, C, *spatial)`` or ``(C, *spatial)``.  Outputs use the same layout; indices keep
+        PyTorch's per-plane meaning in both.
+    """
+
+    _spec = LAYERS["MaxPool3d"]
+    kernel_size: Size
+    stride: Size | None = None
+    padding: Size = 0
+    dilation: Size = 1
+    return_indices: bool = False
+    ceil_mode: bool = False
+    channels_last: bool = dataclasses.field(default=CHANNELS_LAST_DEFAULT, kw_only=True)
+
+    def __call__(self, input: ArrayLike) -> MaybeIndexed:
+        """Apply ``torch.nn.MaxPool3d``'s pooling: ``layer(input)``."""
+        return self._pool(input)
+
+
+class AvgPool1d(Layer):
+    """Flax linen layer computing exactly what ``torch.nn.AvgPool1d`` computes.
+
+    Calls :func:`jaxpool.avg_pool1d`.  Constructor arguments and defaults are
+    ``torch.nn.AvgPool1d``'s; call it as ``layer(input)``.
+
+    Args:
+      kernel_size: window size: an int, or one int per spatial axis. (required)
+      stride: window step; ``None`` means ``kernel_size``. (default ``None``)
+      padding: implicit padding on both sides of each spatial axis. (default ``0``)
+      ceil_mode: round the output size up instead of down. (default ``False``)
+      count_include_pad: count padding cells in the average's divisor. (default ``True``)
+      channels_last: keyword-only, default ``True`` (channels-last, Flax's convention).  ``True``:
+        inputs are ``(N, *spatial, C)`` or unbatched ``(*spatial, C)``; ``False``: PyTorch's
+        ``(N, C, *spatial)`` or ``(C, *spatial)``.  Outputs use the same layout; indices keep
+        PyTorch's per-plane meaning in both.
+    """
+
+    _spec = LAYERS["AvgPool1d"]
+    kernel_size: Size
+    stride: Size | None = None
+    padding: Size = 0
+    ceil_mode: bool = False
+    count_include_pad: bool = True
+    channels_last: bool = dataclasses.field(default=CHANNELS_LAST_DEFAULT, kw_only=True)
+
+    def __call__(self, input: ArrayLike) -> jax.Array:
+        """Apply ``torch.nn.AvgPool1d``'s pooling: ``layer(input)``."""
+        return self._pool(input)
+
+
+class AvgPool2d(Layer):
+    """Flax linen layer computing exactly what ``torch.nn.AvgPool2d`` computes.
+
+    Calls :func:`jaxpool.avg_pool2d`.  Constructor arguments and defaults are
+    ``torch.nn.AvgPool2d``'s; call it as ``layer(input)``.
+
+    Args:
+      kernel_size: window size: an int, or one int per spatial axis. (required)
+      stride: window step; ``None`` means ``kernel_size``. (default ``None``)
+      padding: implicit padding on both sides of each spatial axis. (default ``0``)
+      ceil_mode: round the output size up instead of down. (default ``False``)
+      count_include_pad: count padding cells in the average's divisor. (default ``True``)
+      divisor_override: divide every window's sum by this instead. (default ``None``)
+      channels_last: keyword-only, default ``True`` (channels-last, Flax's convention).  ``True``:
+        inputs are ``(N, *spatial, C)`` or unbatched ``(*spatial, C)``; ``False``: PyTorch's
+        ``(N, C, *spatial)`` or ``(C, *spatial)``.  Outputs use the same layout; indices keep
+        PyTorch's per-plane meaning in both.
+    """
+
+    _spec = LAYERS["AvgPool2d"]
+    kernel_size: Size
+    stride: Size | None = None
+    padding: Size = 0
+    ceil_mode: bool = False
+    count_include_pad: bool = True
+    divisor_override: int | None = None
+    channels_last: bool = dataclasses.field(default=CHANNELS_LAST_DEFAULT, kw_only=True)
+
+    def __call__(self, input: ArrayLike) -> jax.Array:
+        """Apply ``torch.nn.AvgPool2d``'s pooling: ``layer(input)``."""
+        return self._pool(input)
+
+
+class AvgPool3d(Layer):
+    """Flax linen layer computing exactly what ``torch.nn.AvgPool3d`` computes.
+
+    Calls :func:`jaxpool.avg_pool3d`.  Constructor arguments and defaults are
+    ``torch.nn.AvgPool3d``'s; call it as ``layer(input)``.
+
+    Args:
+      kernel_size: window size: an int, or one int per spatial axis. (required)
+      stride: window step; ``None`` means ``kernel_size``. (default ``None``)
+      padding: implicit padding on both sides of each spatial axis. (default ``0``)
+      ceil_mode: round the output size up instead of down. (default ``False``)
+      count_include_pad: count padding cells in the average's divisor. (default ``True``)
+      divisor_override: divide every window's sum by this instead. (default ``None``)
+      channels_last: keyword-only, default ``True`` (channels-last, Flax's convention).  ``True``:
+        inputs are ``(N, *spatial, C)`` or unbatched ``(*spatial, C)``; ``False``: PyTorch's
+        ``(N, C, *spatial)`` or ``(C, *spatial)``.  Outputs use the same layout; indices keep
+        PyTorch's per-plane meaning in both.
+    """
+
+    _spec = LAYERS["AvgPool3d"]
+    kernel_size: Size
+    stride: Size | None = None
+    padding: Size = 0
+    ceil_mode: bool = False
+    count_include_pad: bool = True
+    divisor_override: int | None = None
+    channels_last: bool = dataclasses.field(default=CHANNELS_LAST_DEFAULT, kw_only=True)
+
+    def __call__(self, input: ArrayLike) -> jax.Array:
+        """Apply ``torch.nn.AvgPool3d``'s pooling: ``layer(input)``."""
+        return self._pool(input)
+
+
+class LPPool1d(Layer):
+    """Flax linen layer computing exactly what ``torch.nn.LPPool1d`` computes.
+
+    Calls :func:`jaxpool.lp_pool1d`.  Constructor arguments and defaults are
+    ``torch.nn.LPPool1d``'s; call it as ``layer(input)``.
+
+    Args:
+      norm_type: the power ``p`` of the power-average. (required)
+      kernel_size: window size: an int, or one int per spatial axis. (required)
+      stride: window step; ``None`` means ``kernel_size``. (default ``None``)
+      ceil_mode: round the output size up instead of down. (default ``False``)
+      channels_last: keyword-only, default ``True`` (channels-last, Flax's convention).  ``True``:
+        inputs are ``(N, *spatial, C)`` or unbatched ``(*spatial, C)``; ``False``: PyTorch's
+        ``(N, C, *spatial)`` or ``(C, *spatial)``.  Outputs use the same layout; indices keep
+        PyTorch's per-plane meaning in both.
+    """
+
+    _spec = LAYERS["LPPool1d"]
+    norm_type: float
+    kernel_size: Size
+    stride: Size | None = None
+    ceil_mode: bool = False
+    channels_last: bool = dataclasses.field(default=CHANNELS_LAST_DEFAULT, kw_only=True)
+
+    def __call__(self, input: ArrayLike) -> jax.Array:
+        """Apply ``torch.nn.LPPool1d``'s pooling: ``layer(input)``."""
+        return self._pool(input)
+
+
+class LPPool2d(Layer):
+    """Flax linen layer computing exactly what ``torch.nn.LPPool2d`` computes.
+
+    Calls :func:`jaxpool.lp_pool2d`.  Constructor arguments and defaults are
+    ``torch.nn.LPPool2d``'s; call it as ``layer(input)``.
+
+    Args:
+      norm_type: the power ``p`` of the power-average. (required)
+      kernel_size: window size: an int, or one int per spatial axis. (required)
+      stride: window step; ``None`` means ``kernel_size``. (default ``None``)
+      ceil_mode: round the output size up instead of down. (default ``False``)
+      channels_last: keyword-only, default ``True`` (channels-last, Flax's convention).  ``True``:
+        inputs are ``(N, *spatial, C)`` or unbatched ``(*spatial, C)``; ``False``: PyTorch's
+        ``(N, C, *spatial)`` or ``(C, *spatial)``.  Outputs use the same layout; indices keep
+        PyTorch's per-plane meaning in both.
+    """
+
+    _spec = LAYERS["LPPool2d"]
+    norm_type: float
+    kernel_size: Size
+    stride: Size | None = None
+    ceil_mode: bool = False
+    channels_last: bool = dataclasses.field(default=CHANNELS_LAST_DEFAULT, kw_only=True)
+
+    def __call__(self, input: ArrayLike) -> jax.Array:
+        """Apply ``torch.nn.LPPool2d``'s pooling: ``layer(input)``."""
+        return self._pool(input)
+
+
+class LPPool3d(Layer):
+    """Flax linen layer computing exactly what ``torch.nn.LPPool3d`` computes.
+
+    Calls :func:`jaxpool.lp_pool3d`.  Constructor arguments and defaults are
+    ``torch.nn.LPPool3d``'s; call it as ``layer(input)``.
+
+    Args:
+      norm_type: the power ``p`` of the power-average. (required)
+      kernel_size: window size: an int, or one int per spatial axis. (required)
+      stride: window step; ``None`` means ``kernel_size``. (default ``None``)
+      ceil_mode: round the output size up instead of down. (default ``False``)
+      channels_last: keyword-only, default ``True`` (channels-last, Flax's convention).  ``True``:
+        inputs are ``(N, *spatial, C)`` or unbatched ``(*spatial, C)``; ``False``: PyTorch's
+        ``(N, C, *spatial)`` or ``(C, *spatial)``.  Outputs use the same layout; indices keep
+        PyTorch's per-plane meaning in both.
+    """
+
+    _spec = LAYERS["LPPool3d"]
+    norm_type: float
+    kernel_size: Size
+    stride: Size | None = None
+    ceil_mode: bool = False
+    channels_last: bool = dataclasses.field(default=CHANNELS_LAST_DEFAULT, kw_only=True)
+
+    def __call__(self, input: ArrayLike) -> jax.Array:
+        """Apply ``torch.nn.LPPool3d``'s pooling: ``layer(input)``."""
+        return self._pool(input)
+
+
+class MaxUnpool1d(Layer):
+    """Flax linen layer computing exactly what ``torch.nn.MaxUnpool1d`` computes.
+
+    Calls :func:`jaxpool.max_unpool1d`.  Constructor arguments and defaults are
+    ``torch.nn.MaxUnpool1d``'s; call it as ``layer(input, indices, output_size=None)``.
+
+    Args:
+      kernel_size: window size: an int, or one int per spatial axis. (required)
+      stride: window step; ``None`` means ``kernel_size``. (default ``None``)
+      padding: implicit padding on both sides of each spatial axis. (default ``0``)
+      channels_last: keyword-only, default ``True`` (channels-last, Flax's convention).  ``True``:
+        inputs are ``(N, *spatial, C)`` or unbatched ``(*spatial, C)``; ``False``: PyTorch's
+        ``(N, C, *spatial)`` or ``(C, *spatial)``.  Outputs use the same layout; indices keep
+        PyTorch's per-plane meaning in both.
+    """
+
+    _spec = LAYERS["MaxUnpool1d"]
+    kernel_size: Size
+    stride: Size | None = None
+    padding: Size = 0
+    channels_last: bool = dataclasses.field(default=CHANNELS_LAST_DEFAULT, kw_only=True)
+
+    def __call__(
+            self, input: ArrayLike, indices: ArrayLike, output_size: Sequence[int] | None = None
+    ) -> jax.Array:
+        """Apply ``torch.nn.MaxUnpool1d``'s pooling: ``layer(input, indices, output_size=None)``."""
+        return self._pool(input, {"indices": indices, "output_size": output_size})
+
+
+class MaxUnpool2d(Layer):
+    """Flax linen layer computing exactly what ``torch.nn.MaxUnpool2d`` computes.
+
+    Calls :func:`jaxpool.max_unpool2d`.  Constructor arguments and defaults are
+    ``torch.nn.MaxUnpool2d``'s; call it as ``layer(input, indices, output_size=None)``.
+
+    Args:
+      kernel_size: window size: an int, or one int per spatial axis. (required)
+      stride: window step; ``None`` means ``kernel_size``. (default ``None``)
+      padding: implicit padding on both sides of each spatial axis. (default ``0``)
+      channels_last: keyword-only, default ``True`` (channels-last, Flax's convention).  ``True``:
+        inputs are ``(N, *spatial, C)`` or unbatched ``(*spatial, C)``; ``False``: PyTorch's
+        ``(N, C, *spatial)`` or ``(C, *spatial)``.  Outputs use the same layout; indices keep
+        PyTorch's per-plane meaning in both.
+    """
+
+    _spec = LAYERS["MaxUnpool2d"]
+    kernel_size: Size
+    stride: Size | None = None
+    padding: Size = 0
+    channels_last: bool = dataclasses.field(default=CHANNELS_LAST_DEFAULT, kw_only=True)
+
+    def __call__(
+            self, input: ArrayLike, indices: ArrayLike, output_size: Sequence[int] | None = None
+    ) -> jax.Array:
+        """Apply ``torch.nn.MaxUnpool2d``'s pooling: ``layer(input, indices, output_size=None)``."""
+        return self._pool(input, {"indices": indices, "output_size": output_size})
+
+
+class MaxUnpool3d(Layer):
+    """Flax linen layer computing exactly what ``torch.nn.MaxUnpool3d`` computes.
+
+    Calls :func:`jaxpool.max_unpool3d`.  Constructor arguments and defaults are
+    ``torch.nn.MaxUnpool3d``'s; call it as ``layer(input, indices, output_size=None)``.
+
+    Args:
+      kernel_size: window size: an int, or one int per spatial axis. (required)
+      stride: window step; ``None`` means ``kernel_size``. (default ``None``)
+      padding: implicit padding on both sides of each spatial axis. (default ``0``)
+      channels_last: keyword-only, default ``True`` (channels-last, Flax's convention).  ``True``:
+        inputs are ``(N, *spatial, C)`` or unbatched ``(*spatial, C)``; ``False``: PyTorch's
+        ``(N, C, *spatial)`` or ``(C, *spatial)``.  Outputs use the same layout; indices keep
+        PyTorch's per-plane meaning in both.
+    """
+
+    _spec = LAYERS["MaxUnpool3d"]
+    kernel_size: Size
+    stride: Size | None = None
+    padding: Size = 0
+    channels_last: bool = dataclasses.field(default=CHANNELS_LAST_DEFAULT, kw_only=True)
+
+    def __call__(
+            self, input: ArrayLike, indices: ArrayLike, output_size: Sequence[int] | None = None
+    ) -> jax.Array:
+        """Apply ``torch.nn.MaxUnpool3d``'s pooling: ``layer(input, indices, output_size=None)``."""
+        return self._pool(input, {"indices": indices, "output_size": output_size})
+
+
+class AdaptiveAvgPool1d(Layer):
+    """Flax linen layer computing exactly what ``torch.nn.AdaptiveAvgPool1d`` computes.
+
+    Calls :func:`jaxpool.adaptive_avg_pool1d`.  Constructor arguments and defaults are
+    ``torch.nn.AdaptiveAvgPool1d``'s; call it as ``layer(input)``.
+
+    Args:
+      output_size: target spatial size; ``None`` entries keep the input's size. (required)
+      channels_last: keyword-only, default ``True`` (channels-last, Flax's convention).  ``True``:
+        inputs are ``(N, *spatial, C)`` or unbatched ``(*spatial, C)``; ``False``: PyTorch's
+        ``(N, C, *spatial)`` or ``(C, *spatial)``.  Outputs use the same layout; indices keep
+        PyTorch's per-plane meaning in both.
+    """
+
+    _spec = LAYERS["AdaptiveAvgPool1d"]
+    output_size: OutputSize
+    channels_last: bool = dataclasses.field(default=CHANNELS_LAST_DEFAULT, kw_only=True)
+
+    def __call__(self, input: ArrayLike) -> jax.Array:
+        """Apply ``torch.nn.AdaptiveAvgPool1d``'s pooling: ``layer(input)``."""
+        return self._pool(input)
+
+
+class AdaptiveAvgPool2d(Layer):
+    """Flax linen layer computing exactly what ``torch.nn.AdaptiveAvgPool2d`` computes.
+
+    Calls :func:`jaxpool.adaptive_avg_pool2d`.  Constructor arguments and defaults are
+    ``torch.nn.AdaptiveAvgPool2d``'s; call it as ``layer(input)``.
+
+    Args:
+      output_size: target spatial size; ``None`` entries keep the input's size. (required)
+      channels_last: keyword-only, default ``True`` (channels-last, Flax's convention).  ``True``:
+        inputs are ``(N, *spatial, C)`` or unbatched ``(*spatial, C)``; ``False``: PyTorch's
+        ``(N, C, *spatial)`` or ``(C, *spatial)``.  Outputs use the same layout; indices keep
+        PyTorch's per-plane meaning in both.
+    """
+
+    _spec = LAYERS["AdaptiveAvgPool2d"]
+    output_size: OutputSize
+    channels_last: bool = dataclasses.field(default=CHANNELS_LAST_DEFAULT, kw_only=True)
+
+    def __call__(self, input: ArrayLike) -> jax.Array:
+        """Apply ``torch.nn.AdaptiveAvgPool2d``'s pooling: ``layer(input)``."""
+        return self._pool(input)
+
+
+class AdaptiveAvgPool3d(Layer):
+    """Flax linen layer computing exactly what ``torch.nn.AdaptiveAvgPool3d`` computes.
+
+    Calls :func:`jaxpool.adaptive_avg_pool3d`.  Constructor arguments and defaults are
+    ``torch.nn.AdaptiveAvgPool3d``'s; call it as ``layer(input)``.
+
+    Args:
+      output_size: target spatial size; ``None`` entries keep the input's size. (required)
+      channels_last: keyword-only, default ``True`` (channels-last, Flax's convention).  ``True``:
+        inputs are ``(N, *spatial, C)`` or unbatched ``(*spatial, C)``; ``False``: PyTorch's
+        ``(N, C, *spatial)`` or ``(C, *spatial)``.  Outputs use the same layout; indices keep
+        PyTorch's per-plane meaning in both.
+    """
+
+    _spec = LAYERS["AdaptiveAvgPool3d"]
+    output_size: OutputSize
+    channels_last: bool = dataclasses.field(default=CHANNELS_LAST_DEFAULT, kw_only=True)
+
+    def __call__(self, input: ArrayLike) -> jax.Array:
+        """Apply ``torch.nn.AdaptiveAvgPool3d``'s pooling: ``layer(input)``."""
+        return self._pool(input)
+
+
+class AdaptiveMaxPool1d(Layer):
+    """Flax linen layer computing exactly what ``torch.nn.AdaptiveMaxPool1d`` computes.
+
+    Calls :func:`jaxpool.adaptive_max_pool1d`.  Constructor arguments and defaults are
+    ``torch.nn.AdaptiveMaxPool1d``'s; call it as ``layer(input)``.
+
+    Args:
+      output_size: target spatial size; ``None`` entries keep the input's size. (required)
+      return_indices: also return PyTorch's flat in-plane indices of the maxima. (default ``False``)
+      channels_last: keyword-only, default ``True`` (channels-last, Flax's convention).  ``True``:
+        inputs are ``(N, *spatial, C)`` or unbatched ``(*spatial, C)``; ``False``: PyTorch's
+        ``(N, C, *spatial)`` or ``(C, *spatial)``.  Outputs use the same layout; indices keep
+        PyTorch's per-plane meaning in both.
+    """
+
+    _spec = LAYERS["AdaptiveMaxPool1d"]
+    output_size: OutputSize
+    return_indices: bool = False
+    channels_last: bool = dataclasses.field(default=CHANNELS_LAST_DEFAULT, kw_only=True)
+
+    def __call__(self, input: ArrayLike) -> MaybeIndexed:
+        """Apply ``torch.nn.AdaptiveMaxPool1d``'s pooling: ``layer(input)``."""
+        return self._pool(input)
+
+
+class AdaptiveMaxPool2d(Layer):
+    """Flax linen layer computing exactly what ``torch.nn.AdaptiveMaxPool2d`` computes.
+
+    Calls :func:`jaxpool.adaptive_max_pool2d`.  Constructor arguments and defaults are
+    ``torch.nn.AdaptiveMaxPool2d``'s; call it as ``layer(input)``.
+
+    Args:
+      output_size: target spatial size; ``None`` entries keep the input's size. (required)
+      return_indices: also return PyTorch's flat in-plane indices of the maxima. (default ``False``)
+      channels_last: keyword-only, default ``True`` (channels-last, Flax's convention).  ``True``:
+        inputs are ``(N, *spatial, C)`` or unbatched ``(*spatial, C)``; ``False``: PyTorch's
+        ``(N, C, *spatial)`` or ``(C, *spatial)``.  Outputs use the same layout; indices keep
+        PyTorch's per-plane meaning in both.
+    """
+
+    _spec = LAYERS["AdaptiveMaxPool2d"]
+    output_size: OutputSize
+    return_indices: bool = False
+    channels_last: bool = dataclasses.field(default=CHANNELS_LAST_DEFAULT, kw_only=True)
+
+    def __call__(self, input: ArrayLike) -> MaybeIndexed:
+        """Apply ``torch.nn.AdaptiveMaxPool2d``'s pooling: ``layer(input)``."""
+        return self._pool(input)
+
+
+class AdaptiveMaxPool3d(Layer):
+    """Flax linen layer computing exactly what ``torch.nn.AdaptiveMaxPool3d`` computes.
+
+    Calls :func:`jaxpool.adaptive_max_pool3d`.  Constructor arguments and defaults are
+    ``torch.nn.AdaptiveMaxPool3d``'s; call it as ``layer(input)``.
+
+    Args:
+      output_size: target spatial size; ``None`` entries keep the input's size. (required)
+      return_indices: also return PyTorch's flat in-plane indices of the maxima. (default ``False``)
+      channels_last: keyword-only, default ``True`` (channels-last, Flax's convention).  ``True``:
+        inputs are ``(N, *spatial, C)`` or unbatched ``(*spatial, C)``; ``False``: PyTorch's
+        ``(N, C, *spatial)`` or ``(C, *spatial)``.  Outputs use the same layout; indices keep
+        PyTorch's per-plane meaning in both.
+    """
+
+    _spec = LAYERS["AdaptiveMaxPool3d"]
+    output_size: OutputSize
+    return_indices: bool = False
+    channels_last: bool = dataclasses.field(default=CHANNELS_LAST_DEFAULT, kw_only=True)
+
+    def __call__(self, input: ArrayLike) -> MaybeIndexed:
+        """Apply ``torch.nn.AdaptiveMaxPool3d``'s pooling: ``layer(input)``."""
+        return self._pool(input)
+
+
+class FractionalMaxPool2d(Layer):
+    """Flax linen layer computing exactly what ``torch.nn.FractionalMaxPool2d`` computes.
+
+    Calls :func:`jaxpool.fractional_max_pool2d`.  Constructor arguments and defaults are
+    ``torch.nn.FractionalMaxPool2d``'s; call it as ``layer(input)``.
+
+    Args:
+      kernel_size: window size: an int, or one int per spatial axis. (required)
+      output_size: target spatial size; ``None`` entries keep the input's size. (default ``None``)
+      output_ratio: output size as a fraction of the input. (default ``None``)
+      return_indices: also return PyTorch's flat in-plane indices of the maxima. (default ``False``)
+      _random_samples: fixed samples in [0, 1) instead of drawing them (as in PyTorch). (default
+        ``None``)
+      channels_last: keyword-only, default ``True`` (channels-last, Flax's convention).  ``True``:
+        inputs are ``(N, *spatial, C)`` or unbatched ``(*spatial, C)``; ``False``: PyTorch's
+        ``(N, C, *spatial)`` or ``(C, *spatial)``.  Outputs use the same layout; indices keep
+        PyTorch's per-plane meaning in both.
+
+    Randomness: the key comes from ``self.make_rng(rng_collection)`` (field, default ``'pooling'``);
+    pass ``rngs={'pooling': key}`` to ``apply``.
+    """
+
+    _spec = LAYERS["FractionalMaxPool2d"]
+    kernel_size: Size
+    output_size: OutputSize | None = None
+    output_ratio: Ratio | None = None
+    return_indices: bool = False
+    _random_samples: ArrayLike | None = None
+    channels_last: bool = dataclasses.field(default=CHANNELS_LAST_DEFAULT, kw_only=True)
+    rng_collection: str = dataclasses.field(default=RNG_STREAM, kw_only=True)
+
+    def __call__(self, input: ArrayLike) -> MaybeIndexed:
+        """Apply ``torch.nn.FractionalMaxPool2d``'s pooling: ``layer(input)``."""
+        return self._pool(input)
+
+
+class FractionalMaxPool3d(Layer):
+    """Flax linen layer computing exactly what ``torch.nn.FractionalMaxPool3d`` computes.
+
+    Calls :func:`jaxpool.fractional_max_pool3d`.  Constructor arguments and defaults are
+    ``torch.nn.FractionalMaxPool3d``'s; call it as ``layer(input)``.
+
+    Args:
+      kernel_size: window size: an int, or one int per spatial axis. (required)
+      output_size: target spatial size; ``None`` entries keep the input's size. (default ``None``)
+      output_ratio: output size as a fraction of the input. (default ``None``)
+      return_indices: also return PyTorch's flat in-plane indices of the maxima. (default ``False``)
+      _random_samples: fixed samples in [0, 1) instead of drawing them (as in PyTorch). (default
+        ``None``)
+      channels_last: keyword-only, default ``True`` (channels-last, Flax's convention).  ``True``:
+        inputs are ``(N, *spatial, C)`` or unbatched ``(*spatial, C)``; ``False``: PyTorch's
+        ``(N, C, *spatial)`` or ``(C, *spatial)``.  Outputs use the same layout; indices keep
+        PyTorch's per-plane meaning in both.
+
+    Randomness: the key comes from ``self.make_rng(rng_collection)`` (field, default ``'pooling'``);
+    pass ``rngs={'pooling': key}`` to ``apply``.
+    """
+
+    _spec = LAYERS["FractionalMaxPool3d"]
+    kernel_size: Size
+    output_size: OutputSize | None = None
+    output_ratio: Ratio | None = None
+    return_indices: bool = False
+    _random_samples: ArrayLike | None = None
+    channels_last: bool = dataclasses.field(default=CHANNELS_LAST_DEFAULT, kw_only=True)
+    rng_collection: str = dataclasses.field(default=RNG_STREAM, kw_only=True)
+
+    def __call__(self, input: ArrayLike) -> MaybeIndexed:
+        """Apply ``torch.nn.FractionalMaxPool3d``'s pooling: ``layer(input)``."""
+        return self._pool(input)
+
+
+class StochasticPool1d(Layer):
+    """Flax linen layer for :func:`jaxpool.stochastic_pool1d` (Zeiler & Fergus, 2013; ``torch.nn`` has no such module).
+
+    Constructor arguments and defaults are those of :func:`jaxpool.stochastic_pool1d`; call it as
+    ``layer(input)``.
+
+    Args:
+      kernel_size: window size: an int, or one int per spatial axis. (required)
+      stride: window step; ``None`` means ``kernel_size``. (default ``None``)
+      padding: implicit padding on both sides of each spatial axis. (default ``0``)
+      channels_last: keyword-only, default ``True`` (channels-last, Flax's convention).  ``True``:
+        inputs are ``(N, *spatial, C)`` or unbatched ``(*spatial, C)``; ``False``: PyTorch's
+        ``(N, C, *spatial)`` or ``(C, *spatial)``.  Outputs use the same layout; indices keep
+        PyTorch's per-plane meaning in both.
+
+    Randomness: the key comes from ``self.make_rng(rng_collection)`` (field, default ``'pooling'``);
+    pass ``rngs={'pooling': key}`` to ``apply``.  With ``deterministic=True`` (field, or call
+    argument which takes precedence, as ``nn.Dropout``) the op runs in its non-training mode and no
+    key is drawn.
+    """
+
+    _spec = LAYERS["StochasticPool1d"]
+    kernel_size: Size
+    stride: Size | None = None
+    padding: Size = 0
+    channels_last: bool = dataclasses.field(default=CHANNELS_LAST_DEFAULT, kw_only=True)
+    rng_collection: str = dataclasses.field(default=RNG_STREAM, kw_only=True)
+    deterministic: bool | None = dataclasses.field(default=None, kw_only=True)
+
+    def __call__(self, input: ArrayLike, *, deterministic: bool | None = None) -> jax.Array:
+        """Apply :func:`jaxpool.stochastic_pool1d`'s pooling: ``layer(input)``."""
+        return self._pool(input, deterministic=deterministic)
+
+
+class StochasticPool2d(Layer):
+    """Flax linen layer for :func:`jaxpool.stochastic_pool2d` (Zeiler & Fergus, 2013; ``torch.nn`` has no such module).
+
+    Constructor arguments and defaults are those of :func:`jaxpool.stochastic_pool2d`; call it as
+    ``layer(input)``.
+
+    Args:
+      kernel_size: window size: an int, or one int per spatial axis. (required)
+      stride: window step; ``None`` means ``kernel_size``. (default ``None``)
+      padding: implicit padding on both sides of each spatial axis. (default ``0``)
+      channels_last: keyword-only, default ``True`` (channels-last, Flax's convention).  ``True``:
+        inputs are ``(N, *spatial, C)`` or unbatched ``(*spatial, C)``; ``False``: PyTorch's
+        ``(N, C, *spatial)`` or ``(C, *spatial)``.  Outputs use the same layout; indices keep
+        PyTorch's per-plane meaning in both.
+
+    Randomness: the key comes from ``self.make_rng(rng_collection)`` (field, default ``'pooling'``);
+    pass ``rngs={'pooling': key}`` to ``apply``.  With ``deterministic=True`` (field, or call
+    argument which takes precedence, as ``nn.Dropout``) the op runs in its non-training mode and no
+    key is drawn.
+    """
+
+    _spec = LAYERS["StochasticPool2d"]
+    kernel_size: Size
+    stride: Size | None = None
+    padding: Size = 0
+    channels_last: bool = dataclasses.field(default=CHANNELS_LAST_DEFAULT, kw_only=True)
+    rng_collection: str = dataclasses.field(default=RNG_STREAM, kw_only=True)
+    deterministic: bool | None = dataclasses.field(default=None, kw_only=True)
+
+    def __call__(self, input: ArrayLike, *, deterministic: bool | None = None) -> jax.Array:
+        """Apply :func:`jaxpool.stochastic_pool2d`'s pooling: ``layer(input)``."""
+        return self._pool(input, deterministic=deterministic)
+
+
+class StochasticPool3d(Layer):
+    """Flax linen layer for :func:`jaxpool.stochastic_pool3d` (Zeiler & Fergus, 2013; ``torch.nn`` has no such module).
+
+    Constructor arguments and defaults are those of :func:`jaxpool.stochastic_pool3d`; call it as
+    ``layer(input)``.
+
+    Args:
+      kernel_size: window size: an int, or one int per spatial axis. (required)
+      stride: window step; ``None`` means ``kernel_size``. (default ``None``)
+      padding: implicit padding on both sides of each spatial axis. (default ``0``)
+      channels_last: keyword-only, default ``True`` (channels-last, Flax's convention).  ``True``:
+        inputs are ``(N, *spatial, C)`` or unbatched ``(*spatial, C)``; ``False``: PyTorch's
+        ``(N, C, *spatial)`` or ``(C, *spatial)``.  Outputs use the same layout; indices keep
+        PyTorch's per-plane meaning in both.
+
+    Randomness: the key comes from ``self.make_rng(rng_collection)`` (field, default ``'pooling'``);
+    pass ``rngs={'pooling': key}`` to ``apply``.  With ``deterministic=True`` (field, or call
+    argument which takes precedence, as ``nn.Dropout``) the op runs in its non-training mode and no
+    key is drawn.
+    """
+
+    _spec = LAYERS["StochasticPool3d"]
+    kernel_size: Size
+    stride: Size | None = None
+    padding: Size = 0
+    channels_last: bool = dataclasses.field(default=CHANNELS_LAST_DEFAULT, kw_only=True)
+    rng_collection: str = dataclasses.field(default=RNG_STREAM, kw_only=True)
+    deterministic: bool | None = dataclasses.field(default=None, kw_only=True)
+
+    def __call__(self, input: ArrayLike, *, deterministic: bool | None = None) -> jax.Array:
+        """Apply :func:`jaxpool.stochastic_pool3d`'s pooling: ``layer(input)``."""
+        return self._pool(input, deterministic=deterministic)
