@@ -92,8 +92,7 @@ def test_call_errors():
         pool(x, 3)
     with pytest.raises(TypeError, match="unexpected keyword"):
         pool(x, output_size=(4, 4))
-    with pytest.raises(TypeError, match="takes no key"):
-        pool(x, key=jax.random.key(0))
+    np.testing.assert_array_equal(pool(x, key=jax.random.key(0)), pool(x))  # ignored, as Equinox
     unpool = jaxpool.from_torch(torch.nn.MaxUnpool2d(2))
     with pytest.raises(TypeError, match=r"missing \['indices'\]"):
         unpool(x)
@@ -101,15 +100,29 @@ def test_call_errors():
         jaxpool.from_torch(torch.nn.MaxPool2d(2), channels_last="yes")
 
 
+def test_converted_modules_work_in_equinox_sequential():
+    """eqx.nn.Sequential passes every layer a key: converted modules take and ignore it."""
+    import equinox as eqx
+
+    x = np.random.default_rng(4).standard_normal((3, 9, 8)).astype(np.float32)   # unbatched
+    modules = [torch.nn.MaxPool2d(2, ceil_mode=True), torch.nn.AdaptiveAvgPool2d((2, 3))]
+    model = eqx.nn.Sequential([jaxpool.from_torch(m) for m in modules])
+    got = eqx.filter_jit(model)(jnp.asarray(x), key=jax.random.key(0))
+    want = torch.nn.Sequential(*modules)(torch.from_numpy(x)).numpy()
+    np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
+
+
 def test_importing_jaxpool_needs_no_torch_flax_or_haiku():
-    """``import jaxpool`` (from_torch included) neither imports nor needs the optional packages."""
+    """``import jaxpool`` (from_torch included) neither imports nor needs the optional packages
+    (torch, Flax, Haiku, Equinox, Keras)."""
     code = (
         "import sys, json\n"
         "loaded = {}\n"
         "import jaxpool, jaxpool.convert, jaxpool.layer_specs, jaxpool.flax\n"
         "loaded['file'] = jaxpool.__file__\n"
-        "loaded['plain'] = sorted(m for m in ('torch', 'flax', 'haiku') if m in sys.modules)\n"
-        "for m in ('torch', 'flax', 'haiku'): sys.modules[m] = None\n"  # now simulate them missing
+        "optional = ('torch', 'flax', 'haiku', 'equinox', 'keras')\n"
+        "loaded['plain'] = sorted(m for m in optional if m in sys.modules)\n"
+        "for m in optional: sys.modules[m] = None\n"  # now simulate them missing
         "import importlib; [importlib.reload(m) for m in (jaxpool.convert, jaxpool)]\n"
         "import jax.numpy as jnp\n"
         "loaded['works'] = jaxpool.max_pool2d(jnp.ones((1, 1, 2, 2)), 2).shape == (1, 1, 1, 1)\n"

@@ -1,10 +1,19 @@
 """The randomized layers (FractionalMaxPool2d/3d, StochasticPool1d..3d) in every framework.
 
 Fractional layers given ``_random_samples`` equal torch.nn.FractionalMaxPool*d exactly; without
-samples they draw from the framework's 'pooling' rng.  Stochastic layers equal the functional op:
-the expectation when deterministic / not training, a key-dependent pick when training.
+samples they draw from the framework's rng (linen/nnx/haiku 'pooling', Equinox ``key=``, Keras
+``seed``).  Stochastic layers equal the functional op: the expectation when deterministic / not
+training / inference, a key-dependent pick when training.  Then each framework's own idiom:
+nnx's stream and ``model.eval()``, Haiku's positional ``is_training``, Equinox's ``inference``
+and ``eqx.nn.inference_mode``.
 """
 
+import inspect
+import os
+
+os.environ.setdefault("KERAS_BACKEND", "jax")  # before keras is imported (as jaxpool.keras does)
+
+import equinox as eqx
 import haiku as hk
 import jax
 import jax.numpy as jnp
@@ -14,9 +23,11 @@ import torch
 from flax import nnx
 
 import jaxpool
+import jaxpool.equinox as jequinox
 import jaxpool.flax.linen as jlinen
 import jaxpool.flax.nnx as jnnx
 import jaxpool.haiku as jhaiku
+import jaxpool.keras as jkeras
 
 RNG = np.random.default_rng(3)
 X2 = RNG.standard_normal((2, 3, 11, 9)).astype(np.float32)            # channels-first
@@ -38,12 +49,36 @@ def _run(framework, cls_name, kwargs, x, *, key=None, training=None):
         layer = getattr(jnnx, cls_name)(**kwargs, channels_last=False, rngs=rngs)
         extra = {} if training is None else {"deterministic": not training}
         return layer(jnp.asarray(x), **extra)
+    if framework == "equinox":
+        return _run_equinox(cls_name, kwargs, x, key, training)
+    if framework == "keras":
+        seed = None if key is None else int(jax.random.randint(key, (), 0, 2**30))
+        extra = {} if training is None else {"training": training}
+        layer = getattr(jkeras, cls_name)(**kwargs, data_format="channels_first", seed=seed)
+        return layer(jnp.asarray(x), **extra)
     extra = {} if training is None else {"is_training": training}
     forward = hk.transform(lambda a: getattr(jhaiku, cls_name)(**kwargs, channels_last=False)(a, **extra))
     return forward.apply({}, key, jnp.asarray(x))
 
 
-FRAMEWORKS = ("linen", "nnx", "haiku")
+def _run_equinox(cls_name, kwargs, x, key, training):
+    """Unbatched layers: one example, one key (and one row of samples) per call, stacked."""
+    extra = {} if training is None else {"inference": not training}
+    if x.ndim == int(cls_name[-2]) + 1:  # already one unbatched example
+        return getattr(jequinox, cls_name)(**kwargs)(jnp.asarray(x), key=key, **extra)
+    keys = [None] * len(x) if key is None else list(jax.random.split(key, len(x)))
+    outputs = []
+    for i, (example, k) in enumerate(zip(x, keys)):
+        layer_kwargs = dict(kwargs)
+        if layer_kwargs.get("_random_samples") is not None:
+            layer_kwargs["_random_samples"] = layer_kwargs["_random_samples"][i:i + 1]
+        out = getattr(jequinox, cls_name)(**layer_kwargs)(jnp.asarray(example), key=k, **extra)
+        outputs.append(out if isinstance(out, tuple) else (out,))
+    stacked = tuple(np.stack(parts) for parts in zip(*outputs))
+    return stacked if len(stacked) > 1 else stacked[0]
+
+
+FRAMEWORKS = ("linen", "nnx", "haiku", "equinox", "keras")
 
 
 @pytest.mark.parametrize("framework", FRAMEWORKS)
@@ -91,3 +126,66 @@ def test_stochastic_layer_training_picks_window_cells(framework):
     assert (np.asarray(picks)[..., None] == windows).any(-1).all()  # every output is a cell of its window
     assert not np.array_equal(picks, _run(framework, "StochasticPool2d", dict(kernel_size=2), POS,
                                           key=jax.random.key(1), training=True))
+
+
+# -- each framework's idiom ----------------------------------------------------------------------
+
+def test_nnx_stream_advances_and_eval_switches_to_inference():
+    layer = jnnx.StochasticPool2d(2, channels_last=False, rngs=nnx.Rngs(pooling=0))
+    run = nnx.jit(lambda m, x: m(x))
+    first, second = run(layer, POS), run(layer, POS)
+    assert not np.array_equal(first, second)  # the stream advances between calls, as nnx.Dropout
+    layer.eval()
+    assert layer.deterministic is True
+    expected = jaxpool.stochastic_pool2d(jnp.asarray(POS), 2, training=False)
+    np.testing.assert_allclose(run(layer, POS), expected, rtol=1e-6)
+    layer.train()
+    assert layer.deterministic is False
+    with pytest.raises(ValueError, match="StochasticPool2d needs a key"):
+        jnnx.StochasticPool2d(2, channels_last=False)(POS)
+
+
+def test_haiku_is_training_is_positional_and_required():
+    cls = jhaiku.StochasticPool2d
+    assert inspect.signature(cls.__call__).parameters["is_training"].default is inspect.Parameter.empty
+    expected = jaxpool.stochastic_pool2d(jnp.asarray(POS), 2, training=False)
+    positional = hk.transform(lambda x: cls(2, channels_last=False)(x, False))
+    keyword = hk.transform(lambda x: cls(2, channels_last=False)(x, is_training=False))
+    np.testing.assert_allclose(positional.apply({}, None, POS), expected, rtol=1e-6)
+    np.testing.assert_allclose(keyword.apply({}, None, POS), expected, rtol=1e-6)
+    with pytest.raises(TypeError, match="is_training"):  # a forgotten flag is an error, not sampling
+        hk.transform(lambda x: cls(2, channels_last=False)(x)).apply({}, None, POS)
+    with pytest.raises(TypeError, match="is_training must be a bool"):
+        hk.transform(lambda x: cls(2, channels_last=False)(x, 1)).apply({}, None, POS)
+    sampled = jax.jit(hk.transform(lambda x: cls(2, channels_last=False)(x, True)).apply)(
+        {}, jax.random.key(0), POS)
+    assert not np.allclose(sampled, expected)
+
+
+def test_equinox_inference_flag_and_inference_mode():
+    layer = jequinox.StochasticPool2d(2)
+    expected = jaxpool.stochastic_pool2d(jnp.asarray(POS[0]), 2, training=False)
+    with pytest.raises(ValueError, match="StochasticPool2d is randomized: call it with key="):
+        layer(POS[0])
+    np.testing.assert_allclose(layer(POS[0], inference=True), expected, rtol=1e-6)
+    frozen = eqx.nn.inference_mode(eqx.nn.Sequential([jequinox.MaxPool2d(1), layer]))
+    assert frozen.layers[1].inference is True
+    np.testing.assert_allclose(frozen(POS[0]), expected, rtol=1e-6)
+    np.testing.assert_allclose(eqx.tree_inference(layer, True)(POS[0]), expected, rtol=1e-6)
+    sampled = layer(POS[0], key=jax.random.key(0))
+    assert not np.allclose(sampled, expected)
+    np.testing.assert_array_equal(sampled, jaxpool.stochastic_pool2d(jnp.asarray(POS[0]), 2,
+                                                                     key=jax.random.key(0)))
+    with pytest.raises(ValueError, match="unbatched example"):
+        layer(POS, key=jax.random.key(0))   # a batch: vmap it, as Equinox's own layers
+
+
+def test_keras_training_flag_and_seed():
+    layer = jkeras.StochasticPool2d(2, data_format="channels_first", seed=3)
+    expected = jaxpool.stochastic_pool2d(jnp.asarray(POS), 2, training=False)
+    np.testing.assert_allclose(layer(POS), expected, rtol=1e-6)            # None: not training
+    np.testing.assert_allclose(layer(POS, training=False), expected, rtol=1e-6)
+    first, second = layer(POS, training=True), layer(POS, training=True)
+    assert not np.array_equal(first, second)  # the seed generator advances
+    again = jkeras.StochasticPool2d(2, data_format="channels_first", seed=3)(POS, training=True)
+    np.testing.assert_array_equal(first, again)  # same seed, same draws
