@@ -143,7 +143,9 @@ def layers_section() -> str:
             f"| `{n}` | {markdown(getattr(module, n).__doc__).splitlines()[0]} |" for n in classes) + "\n")
         for n in others:
             obj = getattr(module, n)
-            if callable(obj):
+            if inspect.isclass(obj):  # a layer base class: its framework's signature says nothing
+                parts.append(f"#### `{name}.{n}`\n\n{markdown(obj.__doc__)}")
+            elif callable(obj):
                 parts.append(entry(f"{name}.{n}", obj, "####"))
             else:
                 parts.append(f"#### `{name}.{n}`\n\n{declaration(f'{n} = {obj!r}')}")
