@@ -54,3 +54,17 @@ def test_keras_model_builds_trains_and_round_trips_save_load(tmp_path):
     config = loaded.layers[1].get_config()
     assert loaded.layers[1].__class__ is jpk.MaxPool2d and config["return_indices"] is True
     assert config["data_format"] == "channels_last"
+
+
+def test_keras_config_round_trip_keeps_fractional_samples():
+    samples = np.random.default_rng(6).random((2, 3, 2)).astype(np.float32)
+    layer = jpk.FractionalMaxPool2d(2, output_size=(4, 5), return_indices=True,
+                                    _random_samples=samples, data_format="channels_first")
+    config = layer.get_config()
+    assert config["output_size"] == [4, 5] and isinstance(config["_random_samples"], list)
+    again = jpk.FractionalMaxPool2d.from_config(config)
+    torch_out = torch.nn.FractionalMaxPool2d(2, output_size=(4, 5), return_indices=True,
+                                             _random_samples=torch.from_numpy(samples))(torch.from_numpy(X))
+    for got in (layer(X), again(X)):
+        np.testing.assert_array_equal(got[0], torch_out[0].numpy())
+        np.testing.assert_array_equal(got[1], torch_out[1].numpy())
