@@ -806,7 +806,7 @@ class StochasticPool1d(Layer):
         self._setup(dict(kernel_size=kernel_size, stride=stride, padding=padding), channels_last)
 
     def __call__(self, input: ArrayLike, is_training: bool) -> jax.Array:
-        """Apply :func:`jaxpool.stochastic_pool1d`'s pooling: ``layer(input)``."""
+        """Apply :func:`jaxpool.stochastic_pool1d`'s pooling: ``layer(input, is_training)``."""
         return self._pool(input, is_training=is_training)
 
 
@@ -840,7 +840,7 @@ class StochasticPool2d(Layer):
         self._setup(dict(kernel_size=kernel_size, stride=stride, padding=padding), channels_last)
 
     def __call__(self, input: ArrayLike, is_training: bool) -> jax.Array:
-        """Apply :func:`jaxpool.stochastic_pool2d`'s pooling: ``layer(input)``."""
+        """Apply :func:`jaxpool.stochastic_pool2d`'s pooling: ``layer(input, is_training)``."""
         return self._pool(input, is_training=is_training)
 
 
@@ -874,5 +874,5 @@ class StochasticPool3d(Layer):
         self._setup(dict(kernel_size=kernel_size, stride=stride, padding=padding), channels_last)
 
     def __call__(self, input: ArrayLike, is_training: bool) -> jax.Array:
-        """Apply :func:`jaxpool.stochastic_pool3d`'s pooling: ``layer(input)``."""
+        """Apply :func:`jaxpool.stochastic_pool3d`'s pooling: ``layer(input, is_training)``."""
         return self._pool(input, is_training=is_training)

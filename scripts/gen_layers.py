@@ -262,8 +262,12 @@ def pool_call(spec: LayerSpec, *extra: str) -> str:
     return wrap_call("return self._pool", args, "", indent="        ")
 
 
-def method_doc(spec: LayerSpec) -> str:
-    return docstring(f"Apply {spec.reference}'s pooling: ``layer{spec.call_text()}``.", "        ")
+def method_doc(spec: LayerSpec, required: str = "") -> str:
+    """``required``: a framework's required call argument, shown in the call (Haiku's is_training)."""
+    call = spec.call_text()
+    if required:
+        call = f"{call[:-1]}, {required})"
+    return docstring(f"Apply {spec.reference}'s pooling: ``layer{call}``.", "        ")
 
 
 def linen_class(spec: LayerSpec) -> str:
@@ -318,7 +322,7 @@ def haiku_class(spec: LayerSpec) -> str:
             + "        super().__init__(name=name)\n"
             + wrap_call("self._setup", [config_dict(spec), "channels_last"], "", indent="        ") + "\n"
             + wrap_call("def __call__", ["self", *calls], f" -> {returns(spec)}:", indent="    ", hang=8)
-            + method_doc(spec) + pool_call(spec, *extra))
+            + method_doc(spec, "is_training" if has_flag(spec) else "") + pool_call(spec, *extra))
 
 
 def equinox_class(spec: LayerSpec) -> str:

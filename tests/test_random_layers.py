@@ -189,3 +189,15 @@ def test_keras_training_flag_and_seed():
     assert not np.array_equal(first, second)  # the seed generator advances
     again = jkeras.StochasticPool2d(2, data_format="channels_first", seed=3)(POS, training=True)
     np.testing.assert_array_equal(first, again)  # same seed, same draws
+
+
+def test_linen_deterministic_merges_field_and_call_argument():
+    expected = jaxpool.stochastic_pool2d(jnp.asarray(POS), 2, training=False)
+    layer = jlinen.StochasticPool2d(2, channels_last=False)
+    np.testing.assert_allclose(layer.apply({}, POS, deterministic=True), expected, rtol=1e-6)
+    np.testing.assert_allclose(jlinen.StochasticPool2d(2, channels_last=False, deterministic=True)
+                               .apply({}, POS), expected, rtol=1e-6)     # no rng needed
+    with pytest.raises(Exception, match="deterministic"):  # nn.merge_param: must be given somewhere
+        layer.apply({}, POS, rngs={"pooling": jax.random.key(0)})
+    with pytest.raises(Exception, match="pooling"):
+        layer.apply({}, POS, deterministic=False)
