@@ -109,6 +109,9 @@ class Family:
       layer_call: the layer's call-time arguments after ``input`` (names from ``params``).
       random: for randomized families, how the layers hand the op a key.
       in_torch: False for jaxpool's own operators (stochastic pooling).
+      windows: how its windows are made: ``"fixed"`` (kernel, stride, padding), ``"adaptive"``
+        (input and output sizes), ``"fractional"`` (pseudo-random), or ``"unpool"`` (the fixed
+        windows of the max pool whose indices it takes); for the parity sweep and ``explain``.
     """
 
     name: str
@@ -121,6 +124,7 @@ class Family:
     layer_call: tuple[str, ...] = ()
     random: RandomSpec | None = None
     in_torch: bool = True
+    windows: str = "fixed"
 
     @property
     def generic(self) -> Callable[..., Any]:
@@ -182,13 +186,14 @@ FAMILIES: tuple[Family, ...] = (
            (Param("indices", REQUIRED, "ArrayLike"), _K, _STRIDE, _PADDING,
             Param("output_size", None, "Sequence[int] | None")),
            layer="MaxUnpool", layer_params=("kernel_size", "stride", "padding"),
-           layer_call=("indices", "output_size")),
+           layer_call=("indices", "output_size"), windows="unpool"),
     Family("adaptive_avg_pool", "jaxpool.adaptive", (1, 2, 3),
            (Param("output_size", REQUIRED, "OutputSize"),),
-           layer="AdaptiveAvgPool", layer_params=("output_size",)),
+           layer="AdaptiveAvgPool", layer_params=("output_size",), windows="adaptive"),
     Family("adaptive_max_pool", "jaxpool.adaptive", (1, 2, 3),
            (Param("output_size", REQUIRED, "OutputSize"), _INDICES),
-           layer="AdaptiveMaxPool", layer_params=("output_size", "return_indices")),
+           layer="AdaptiveMaxPool", layer_params=("output_size", "return_indices"),
+           windows="adaptive"),
     # Randomized: fractional pooling is random in every mode (as in PyTorch) unless given
     # ``_random_samples``; stochastic pooling (not in torch.nn) samples only when training.
     Family("fractional_max_pool", "jaxpool.fractional", (2, 3),
@@ -199,7 +204,7 @@ FAMILIES: tuple[Family, ...] = (
            layer="FractionalMaxPool",
            layer_params=("kernel_size", "output_size", "output_ratio", "return_indices",
                          "_random_samples"),
-           random=RandomSpec(key_optional_when=("_random_samples",))),
+           random=RandomSpec(key_optional_when=("_random_samples",)), windows="fractional"),
     Family("stochastic_pool", "jaxpool.stochastic", (1, 2, 3), (_K, _STRIDE, _PADDING),
            keywords=(_KEY, Param("training", True, "bool")),
            layer="StochasticPool", layer_params=("kernel_size", "stride", "padding"),

@@ -38,3 +38,11 @@ def test_every_registry_entry_is_public():
         fn = getattr(jaxpool, name)
         assert fn is getattr(functional, name) and fn.__module__ == "jaxpool.functional"
         assert fn.__doc__ and op.family.generic.__doc__.split("\n")[0] in fn.__doc__
+
+
+def test_the_parity_sweep_covers_the_registry():
+    """Until jaxpool.parity derives its op list from the registry, the two must agree: every
+    operator with a torch twin is swept."""
+    from jaxpool import parity
+
+    assert set(parity.OPS) == {name for name, op in OPS.items() if op.family.in_torch}
