@@ -274,13 +274,14 @@ def linen_class(spec: LayerSpec) -> str:
     fields = []
     for name, default in spec.params:
         fields.append(f"    {param(name, spec.type_of(name), default)}\n")
-    fields.append("    channels_last: bool = dataclasses.field(default=CHANNELS_LAST_DEFAULT, kw_only=True)\n")
+    fields.append("    _: dataclasses.KW_ONLY  # the rest, and linen's parent and name, by keyword only\n")
+    fields.append("    channels_last: bool = CHANNELS_LAST_DEFAULT\n")
     params = call_params(spec)
     extra = []
     if spec.random is not None:
-        fields.append("    rng_collection: str = dataclasses.field(default=RNG_STREAM, kw_only=True)\n")
+        fields.append("    rng_collection: str = RNG_STREAM\n")
     if has_flag(spec):
-        fields.append("    deterministic: bool | None = dataclasses.field(default=None, kw_only=True)\n")
+        fields.append("    deterministic: bool | None = None\n")
         params += ["*", "deterministic: bool | None = None"]
         extra.append("deterministic=deterministic")
     return (class_head(spec, "Layer", class_doc("linen", spec)) + "".join(fields) + "\n"

@@ -52,8 +52,8 @@ def framework_extras(framework: str, spec) -> tuple[list, list]:
     """What each framework adds after torch's arguments: (constructor, call) parameter names."""
     random, flag = spec.random is not None, spec.random is not None and spec.random.training_arg
     if framework == "linen":
-        return (["parent", "name", "channels_last"] + ["rng_collection"] * random
-                + ["deterministic"] * bool(flag)), ["deterministic"] * bool(flag)
+        return (["channels_last"] + ["rng_collection"] * random + ["deterministic"] * bool(flag)
+                + ["parent", "name"]), ["deterministic"] * bool(flag)
     if framework == "nnx":
         return (["channels_last"] + ["deterministic"] * bool(flag) + ["rng_collection", "rngs"] * random,
                 ["deterministic"] * bool(flag) + ["rngs"] * random)

@@ -126,7 +126,8 @@ class MaxPool1d(Layer):
     dilation: Size = 1
     return_indices: bool = False
     ceil_mode: bool = False
-    channels_last: bool = dataclasses.field(default=CHANNELS_LAST_DEFAULT, kw_only=True)
+    _: dataclasses.KW_ONLY  # the rest, and linen's parent and name, by keyword only
+    channels_last: bool = CHANNELS_LAST_DEFAULT
 
     def __call__(self, input: ArrayLike) -> MaybeIndexed:
         """Apply ``torch.nn.MaxPool1d``'s pooling: ``layer(input)``."""
@@ -159,7 +160,8 @@ class MaxPool2d(Layer):
     dilation: Size = 1
     return_indices: bool = False
     ceil_mode: bool = False
-    channels_last: bool = dataclasses.field(default=CHANNELS_LAST_DEFAULT, kw_only=True)
+    _: dataclasses.KW_ONLY  # the rest, and linen's parent and name, by keyword only
+    channels_last: bool = CHANNELS_LAST_DEFAULT
 
     def __call__(self, input: ArrayLike) -> MaybeIndexed:
         """Apply ``torch.nn.MaxPool2d``'s pooling: ``layer(input)``."""
@@ -192,7 +194,8 @@ class MaxPool3d(Layer):
     dilation: Size = 1
     return_indices: bool = False
     ceil_mode: bool = False
-    channels_last: bool = dataclasses.field(default=CHANNELS_LAST_DEFAULT, kw_only=True)
+    _: dataclasses.KW_ONLY  # the rest, and linen's parent and name, by keyword only
+    channels_last: bool = CHANNELS_LAST_DEFAULT
 
     def __call__(self, input: ArrayLike) -> MaybeIndexed:
         """Apply ``torch.nn.MaxPool3d``'s pooling: ``layer(input)``."""
@@ -223,7 +226,8 @@ class AvgPool1d(Layer):
     padding: Size = 0
     ceil_mode: bool = False
     count_include_pad: bool = True
-    channels_last: bool = dataclasses.field(default=CHANNELS_LAST_DEFAULT, kw_only=True)
+    _: dataclasses.KW_ONLY  # the rest, and linen's parent and name, by keyword only
+    channels_last: bool = CHANNELS_LAST_DEFAULT
 
     def __call__(self, input: ArrayLike) -> jax.Array:
         """Apply ``torch.nn.AvgPool1d``'s pooling: ``layer(input)``."""
@@ -256,7 +260,8 @@ class AvgPool2d(Layer):
     ceil_mode: bool = False
     count_include_pad: bool = True
     divisor_override: int | None = None
-    channels_last: bool = dataclasses.field(default=CHANNELS_LAST_DEFAULT, kw_only=True)
+    _: dataclasses.KW_ONLY  # the rest, and linen's parent and name, by keyword only
+    channels_last: bool = CHANNELS_LAST_DEFAULT
 
     def __call__(self, input: ArrayLike) -> jax.Array:
         """Apply ``torch.nn.AvgPool2d``'s pooling: ``layer(input)``."""
@@ -289,7 +294,8 @@ class AvgPool3d(Layer):
     ceil_mode: bool = False
     count_include_pad: bool = True
     divisor_override: int | None = None
-    channels_last: bool = dataclasses.field(default=CHANNELS_LAST_DEFAULT, kw_only=True)
+    _: dataclasses.KW_ONLY  # the rest, and linen's parent and name, by keyword only
+    channels_last: bool = CHANNELS_LAST_DEFAULT
 
     def __call__(self, input: ArrayLike) -> jax.Array:
         """Apply ``torch.nn.AvgPool3d``'s pooling: ``layer(input)``."""
@@ -318,7 +324,8 @@ class LPPool1d(Layer):
     kernel_size: Size
     stride: Size | None = None
     ceil_mode: bool = False
-    channels_last: bool = dataclasses.field(default=CHANNELS_LAST_DEFAULT, kw_only=True)
+    _: dataclasses.KW_ONLY  # the rest, and linen's parent and name, by keyword only
+    channels_last: bool = CHANNELS_LAST_DEFAULT
 
     def __call__(self, input: ArrayLike) -> jax.Array:
         """Apply ``torch.nn.LPPool1d``'s pooling: ``layer(input)``."""
@@ -347,7 +354,8 @@ class LPPool2d(Layer):
     kernel_size: Size
     stride: Size | None = None
     ceil_mode: bool = False
-    channels_last: bool = dataclasses.field(default=CHANNELS_LAST_DEFAULT, kw_only=True)
+    _: dataclasses.KW_ONLY  # the rest, and linen's parent and name, by keyword only
+    channels_last: bool = CHANNELS_LAST_DEFAULT
 
     def __call__(self, input: ArrayLike) -> jax.Array:
         """Apply ``torch.nn.LPPool2d``'s pooling: ``layer(input)``."""
@@ -376,7 +384,8 @@ class LPPool3d(Layer):
     kernel_size: Size
     stride: Size | None = None
     ceil_mode: bool = False
-    channels_last: bool = dataclasses.field(default=CHANNELS_LAST_DEFAULT, kw_only=True)
+    _: dataclasses.KW_ONLY  # the rest, and linen's parent and name, by keyword only
+    channels_last: bool = CHANNELS_LAST_DEFAULT
 
     def __call__(self, input: ArrayLike) -> jax.Array:
         """Apply ``torch.nn.LPPool3d``'s pooling: ``layer(input)``."""
@@ -403,7 +412,8 @@ class MaxUnpool1d(Layer):
     kernel_size: Size
     stride: Size | None = None
     padding: Size = 0
-    channels_last: bool = dataclasses.field(default=CHANNELS_LAST_DEFAULT, kw_only=True)
+    _: dataclasses.KW_ONLY  # the rest, and linen's parent and name, by keyword only
+    channels_last: bool = CHANNELS_LAST_DEFAULT
 
     def __call__(
             self, input: ArrayLike, indices: ArrayLike, output_size: Sequence[int] | None = None
@@ -432,7 +442,8 @@ class MaxUnpool2d(Layer):
     kernel_size: Size
     stride: Size | None = None
     padding: Size = 0
-    channels_last: bool = dataclasses.field(default=CHANNELS_LAST_DEFAULT, kw_only=True)
+    _: dataclasses.KW_ONLY  # the rest, and linen's parent and name, by keyword only
+    channels_last: bool = CHANNELS_LAST_DEFAULT
 
     def __call__(
             self, input: ArrayLike, indices: ArrayLike, output_size: Sequence[int] | None = None
@@ -461,7 +472,8 @@ class MaxUnpool3d(Layer):
     kernel_size: Size
     stride: Size | None = None
     padding: Size = 0
-    channels_last: bool = dataclasses.field(default=CHANNELS_LAST_DEFAULT, kw_only=True)
+    _: dataclasses.KW_ONLY  # the rest, and linen's parent and name, by keyword only
+    channels_last: bool = CHANNELS_LAST_DEFAULT
 
     def __call__(
             self, input: ArrayLike, indices: ArrayLike, output_size: Sequence[int] | None = None
@@ -486,7 +498,8 @@ class AdaptiveAvgPool1d(Layer):
 
     _spec = LAYERS["AdaptiveAvgPool1d"]
     output_size: OutputSize
-    channels_last: bool = dataclasses.field(default=CHANNELS_LAST_DEFAULT, kw_only=True)
+    _: dataclasses.KW_ONLY  # the rest, and linen's parent and name, by keyword only
+    channels_last: bool = CHANNELS_LAST_DEFAULT
 
     def __call__(self, input: ArrayLike) -> jax.Array:
         """Apply ``torch.nn.AdaptiveAvgPool1d``'s pooling: ``layer(input)``."""
@@ -509,7 +522,8 @@ class AdaptiveAvgPool2d(Layer):
 
     _spec = LAYERS["AdaptiveAvgPool2d"]
     output_size: OutputSize
-    channels_last: bool = dataclasses.field(default=CHANNELS_LAST_DEFAULT, kw_only=True)
+    _: dataclasses.KW_ONLY  # the rest, and linen's parent and name, by keyword only
+    channels_last: bool = CHANNELS_LAST_DEFAULT
 
     def __call__(self, input: ArrayLike) -> jax.Array:
         """Apply ``torch.nn.AdaptiveAvgPool2d``'s pooling: ``layer(input)``."""
@@ -532,7 +546,8 @@ class AdaptiveAvgPool3d(Layer):
 
     _spec = LAYERS["AdaptiveAvgPool3d"]
     output_size: OutputSize
-    channels_last: bool = dataclasses.field(default=CHANNELS_LAST_DEFAULT, kw_only=True)
+    _: dataclasses.KW_ONLY  # the rest, and linen's parent and name, by keyword only
+    channels_last: bool = CHANNELS_LAST_DEFAULT
 
     def __call__(self, input: ArrayLike) -> jax.Array:
         """Apply ``torch.nn.AdaptiveAvgPool3d``'s pooling: ``layer(input)``."""
@@ -557,7 +572,8 @@ class AdaptiveMaxPool1d(Layer):
     _spec = LAYERS["AdaptiveMaxPool1d"]
     output_size: OutputSize
     return_indices: bool = False
-    channels_last: bool = dataclasses.field(default=CHANNELS_LAST_DEFAULT, kw_only=True)
+    _: dataclasses.KW_ONLY  # the rest, and linen's parent and name, by keyword only
+    channels_last: bool = CHANNELS_LAST_DEFAULT
 
     def __call__(self, input: ArrayLike) -> MaybeIndexed:
         """Apply ``torch.nn.AdaptiveMaxPool1d``'s pooling: ``layer(input)``."""
@@ -582,7 +598,8 @@ class AdaptiveMaxPool2d(Layer):
     _spec = LAYERS["AdaptiveMaxPool2d"]
     output_size: OutputSize
     return_indices: bool = False
-    channels_last: bool = dataclasses.field(default=CHANNELS_LAST_DEFAULT, kw_only=True)
+    _: dataclasses.KW_ONLY  # the rest, and linen's parent and name, by keyword only
+    channels_last: bool = CHANNELS_LAST_DEFAULT
 
     def __call__(self, input: ArrayLike) -> MaybeIndexed:
         """Apply ``torch.nn.AdaptiveMaxPool2d``'s pooling: ``layer(input)``."""
@@ -607,7 +624,8 @@ class AdaptiveMaxPool3d(Layer):
     _spec = LAYERS["AdaptiveMaxPool3d"]
     output_size: OutputSize
     return_indices: bool = False
-    channels_last: bool = dataclasses.field(default=CHANNELS_LAST_DEFAULT, kw_only=True)
+    _: dataclasses.KW_ONLY  # the rest, and linen's parent and name, by keyword only
+    channels_last: bool = CHANNELS_LAST_DEFAULT
 
     def __call__(self, input: ArrayLike) -> MaybeIndexed:
         """Apply ``torch.nn.AdaptiveMaxPool3d``'s pooling: ``layer(input)``."""
@@ -642,8 +660,9 @@ class FractionalMaxPool2d(Layer):
     output_ratio: Ratio | None = None
     return_indices: bool = False
     _random_samples: ArrayLike | None = None
-    channels_last: bool = dataclasses.field(default=CHANNELS_LAST_DEFAULT, kw_only=True)
-    rng_collection: str = dataclasses.field(default=RNG_STREAM, kw_only=True)
+    _: dataclasses.KW_ONLY  # the rest, and linen's parent and name, by keyword only
+    channels_last: bool = CHANNELS_LAST_DEFAULT
+    rng_collection: str = RNG_STREAM
 
     def __call__(self, input: ArrayLike) -> MaybeIndexed:
         """Apply ``torch.nn.FractionalMaxPool2d``'s pooling: ``layer(input)``."""
@@ -678,8 +697,9 @@ class FractionalMaxPool3d(Layer):
     output_ratio: Ratio | None = None
     return_indices: bool = False
     _random_samples: ArrayLike | None = None
-    channels_last: bool = dataclasses.field(default=CHANNELS_LAST_DEFAULT, kw_only=True)
-    rng_collection: str = dataclasses.field(default=RNG_STREAM, kw_only=True)
+    _: dataclasses.KW_ONLY  # the rest, and linen's parent and name, by keyword only
+    channels_last: bool = CHANNELS_LAST_DEFAULT
+    rng_collection: str = RNG_STREAM
 
     def __call__(self, input: ArrayLike) -> MaybeIndexed:
         """Apply ``torch.nn.FractionalMaxPool3d``'s pooling: ``layer(input)``."""
@@ -711,9 +731,10 @@ class StochasticPool1d(Layer):
     kernel_size: Size
     stride: Size | None = None
     padding: Size = 0
-    channels_last: bool = dataclasses.field(default=CHANNELS_LAST_DEFAULT, kw_only=True)
-    rng_collection: str = dataclasses.field(default=RNG_STREAM, kw_only=True)
-    deterministic: bool | None = dataclasses.field(default=None, kw_only=True)
+    _: dataclasses.KW_ONLY  # the rest, and linen's parent and name, by keyword only
+    channels_last: bool = CHANNELS_LAST_DEFAULT
+    rng_collection: str = RNG_STREAM
+    deterministic: bool | None = None
 
     def __call__(self, input: ArrayLike, *, deterministic: bool | None = None) -> jax.Array:
         """Apply :func:`jaxpool.stochastic_pool1d`'s pooling: ``layer(input)``."""
@@ -745,9 +766,10 @@ class StochasticPool2d(Layer):
     kernel_size: Size
     stride: Size | None = None
     padding: Size = 0
-    channels_last: bool = dataclasses.field(default=CHANNELS_LAST_DEFAULT, kw_only=True)
-    rng_collection: str = dataclasses.field(default=RNG_STREAM, kw_only=True)
-    deterministic: bool | None = dataclasses.field(default=None, kw_only=True)
+    _: dataclasses.KW_ONLY  # the rest, and linen's parent and name, by keyword only
+    channels_last: bool = CHANNELS_LAST_DEFAULT
+    rng_collection: str = RNG_STREAM
+    deterministic: bool | None = None
 
     def __call__(self, input: ArrayLike, *, deterministic: bool | None = None) -> jax.Array:
         """Apply :func:`jaxpool.stochastic_pool2d`'s pooling: ``layer(input)``."""
@@ -779,9 +801,10 @@ class StochasticPool3d(Layer):
     kernel_size: Size
     stride: Size | None = None
     padding: Size = 0
-    channels_last: bool = dataclasses.field(default=CHANNELS_LAST_DEFAULT, kw_only=True)
-    rng_collection: str = dataclasses.field(default=RNG_STREAM, kw_only=True)
-    deterministic: bool | None = dataclasses.field(default=None, kw_only=True)
+    _: dataclasses.KW_ONLY  # the rest, and linen's parent and name, by keyword only
+    channels_last: bool = CHANNELS_LAST_DEFAULT
+    rng_collection: str = RNG_STREAM
+    deterministic: bool | None = None
 
     def __call__(self, input: ArrayLike, *, deterministic: bool | None = None) -> jax.Array:
         """Apply :func:`jaxpool.stochastic_pool3d`'s pooling: ``layer(input)``."""
