@@ -128,10 +128,11 @@ class MaxPool1d(Layer):
             channels_last: bool = CHANNELS_LAST_DEFAULT, name: str | None = None
     ) -> None:
         super().__init__(name=name)
-        self._setup(
-            dict(kernel_size=kernel_size, stride=stride, padding=padding, dilation=dilation, return_indices=return_indices, ceil_mode=ceil_mode),
-            channels_last
+        config = dict(
+            kernel_size=kernel_size, stride=stride, padding=padding, dilation=dilation,
+            return_indices=return_indices, ceil_mode=ceil_mode
         )
+        self._setup(config, channels_last)
 
     def __call__(self, input: ArrayLike) -> MaybeIndexed:
         """Apply ``torch.nn.MaxPool1d``'s pooling: ``layer(input)``."""
@@ -165,10 +166,11 @@ class MaxPool2d(Layer):
             channels_last: bool = CHANNELS_LAST_DEFAULT, name: str | None = None
     ) -> None:
         super().__init__(name=name)
-        self._setup(
-            dict(kernel_size=kernel_size, stride=stride, padding=padding, dilation=dilation, return_indices=return_indices, ceil_mode=ceil_mode),
-            channels_last
+        config = dict(
+            kernel_size=kernel_size, stride=stride, padding=padding, dilation=dilation,
+            return_indices=return_indices, ceil_mode=ceil_mode
         )
+        self._setup(config, channels_last)
 
     def __call__(self, input: ArrayLike) -> MaybeIndexed:
         """Apply ``torch.nn.MaxPool2d``'s pooling: ``layer(input)``."""
@@ -202,10 +204,11 @@ class MaxPool3d(Layer):
             channels_last: bool = CHANNELS_LAST_DEFAULT, name: str | None = None
     ) -> None:
         super().__init__(name=name)
-        self._setup(
-            dict(kernel_size=kernel_size, stride=stride, padding=padding, dilation=dilation, return_indices=return_indices, ceil_mode=ceil_mode),
-            channels_last
+        config = dict(
+            kernel_size=kernel_size, stride=stride, padding=padding, dilation=dilation,
+            return_indices=return_indices, ceil_mode=ceil_mode
         )
+        self._setup(config, channels_last)
 
     def __call__(self, input: ArrayLike) -> MaybeIndexed:
         """Apply ``torch.nn.MaxPool3d``'s pooling: ``layer(input)``."""
@@ -238,10 +241,11 @@ class AvgPool1d(Layer):
             channels_last: bool = CHANNELS_LAST_DEFAULT, name: str | None = None
     ) -> None:
         super().__init__(name=name)
-        self._setup(
-            dict(kernel_size=kernel_size, stride=stride, padding=padding, ceil_mode=ceil_mode, count_include_pad=count_include_pad),
-            channels_last
+        config = dict(
+            kernel_size=kernel_size, stride=stride, padding=padding, ceil_mode=ceil_mode,
+            count_include_pad=count_include_pad
         )
+        self._setup(config, channels_last)
 
     def __call__(self, input: ArrayLike) -> jax.Array:
         """Apply ``torch.nn.AvgPool1d``'s pooling: ``layer(input)``."""
@@ -276,10 +280,11 @@ class AvgPool2d(Layer):
             name: str | None = None
     ) -> None:
         super().__init__(name=name)
-        self._setup(
-            dict(kernel_size=kernel_size, stride=stride, padding=padding, ceil_mode=ceil_mode, count_include_pad=count_include_pad, divisor_override=divisor_override),
-            channels_last
+        config = dict(
+            kernel_size=kernel_size, stride=stride, padding=padding, ceil_mode=ceil_mode,
+            count_include_pad=count_include_pad, divisor_override=divisor_override
         )
+        self._setup(config, channels_last)
 
     def __call__(self, input: ArrayLike) -> jax.Array:
         """Apply ``torch.nn.AvgPool2d``'s pooling: ``layer(input)``."""
@@ -314,10 +319,11 @@ class AvgPool3d(Layer):
             name: str | None = None
     ) -> None:
         super().__init__(name=name)
-        self._setup(
-            dict(kernel_size=kernel_size, stride=stride, padding=padding, ceil_mode=ceil_mode, count_include_pad=count_include_pad, divisor_override=divisor_override),
-            channels_last
+        config = dict(
+            kernel_size=kernel_size, stride=stride, padding=padding, ceil_mode=ceil_mode,
+            count_include_pad=count_include_pad, divisor_override=divisor_override
         )
+        self._setup(config, channels_last)
 
     def __call__(self, input: ArrayLike) -> jax.Array:
         """Apply ``torch.nn.AvgPool3d``'s pooling: ``layer(input)``."""
@@ -349,10 +355,10 @@ class LPPool1d(Layer):
             name: str | None = None
     ) -> None:
         super().__init__(name=name)
-        self._setup(
-            dict(norm_type=norm_type, kernel_size=kernel_size, stride=stride, ceil_mode=ceil_mode),
-            channels_last
+        config = dict(
+            norm_type=norm_type, kernel_size=kernel_size, stride=stride, ceil_mode=ceil_mode
         )
+        self._setup(config, channels_last)
 
     def __call__(self, input: ArrayLike) -> jax.Array:
         """Apply ``torch.nn.LPPool1d``'s pooling: ``layer(input)``."""
@@ -384,10 +390,10 @@ class LPPool2d(Layer):
             name: str | None = None
     ) -> None:
         super().__init__(name=name)
-        self._setup(
-            dict(norm_type=norm_type, kernel_size=kernel_size, stride=stride, ceil_mode=ceil_mode),
-            channels_last
+        config = dict(
+            norm_type=norm_type, kernel_size=kernel_size, stride=stride, ceil_mode=ceil_mode
         )
+        self._setup(config, channels_last)
 
     def __call__(self, input: ArrayLike) -> jax.Array:
         """Apply ``torch.nn.LPPool2d``'s pooling: ``layer(input)``."""
@@ -419,10 +425,10 @@ class LPPool3d(Layer):
             name: str | None = None
     ) -> None:
         super().__init__(name=name)
-        self._setup(
-            dict(norm_type=norm_type, kernel_size=kernel_size, stride=stride, ceil_mode=ceil_mode),
-            channels_last
+        config = dict(
+            norm_type=norm_type, kernel_size=kernel_size, stride=stride, ceil_mode=ceil_mode
         )
+        self._setup(config, channels_last)
 
     def __call__(self, input: ArrayLike) -> jax.Array:
         """Apply ``torch.nn.LPPool3d``'s pooling: ``layer(input)``."""
@@ -452,7 +458,8 @@ class MaxUnpool1d(Layer):
             channels_last: bool = CHANNELS_LAST_DEFAULT, name: str | None = None
     ) -> None:
         super().__init__(name=name)
-        self._setup(dict(kernel_size=kernel_size, stride=stride, padding=padding), channels_last)
+        config = dict(kernel_size=kernel_size, stride=stride, padding=padding)
+        self._setup(config, channels_last)
 
     def __call__(
             self, input: ArrayLike, indices: ArrayLike, output_size: Sequence[int] | None = None
@@ -484,7 +491,8 @@ class MaxUnpool2d(Layer):
             channels_last: bool = CHANNELS_LAST_DEFAULT, name: str | None = None
     ) -> None:
         super().__init__(name=name)
-        self._setup(dict(kernel_size=kernel_size, stride=stride, padding=padding), channels_last)
+        config = dict(kernel_size=kernel_size, stride=stride, padding=padding)
+        self._setup(config, channels_last)
 
     def __call__(
             self, input: ArrayLike, indices: ArrayLike, output_size: Sequence[int] | None = None
@@ -516,7 +524,8 @@ class MaxUnpool3d(Layer):
             channels_last: bool = CHANNELS_LAST_DEFAULT, name: str | None = None
     ) -> None:
         super().__init__(name=name)
-        self._setup(dict(kernel_size=kernel_size, stride=stride, padding=padding), channels_last)
+        config = dict(kernel_size=kernel_size, stride=stride, padding=padding)
+        self._setup(config, channels_last)
 
     def __call__(
             self, input: ArrayLike, indices: ArrayLike, output_size: Sequence[int] | None = None
@@ -546,7 +555,8 @@ class AdaptiveAvgPool1d(Layer):
             name: str | None = None
     ) -> None:
         super().__init__(name=name)
-        self._setup(dict(output_size=output_size), channels_last)
+        config = dict(output_size=output_size)
+        self._setup(config, channels_last)
 
     def __call__(self, input: ArrayLike) -> jax.Array:
         """Apply ``torch.nn.AdaptiveAvgPool1d``'s pooling: ``layer(input)``."""
@@ -574,7 +584,8 @@ class AdaptiveAvgPool2d(Layer):
             name: str | None = None
     ) -> None:
         super().__init__(name=name)
-        self._setup(dict(output_size=output_size), channels_last)
+        config = dict(output_size=output_size)
+        self._setup(config, channels_last)
 
     def __call__(self, input: ArrayLike) -> jax.Array:
         """Apply ``torch.nn.AdaptiveAvgPool2d``'s pooling: ``layer(input)``."""
@@ -602,7 +613,8 @@ class AdaptiveAvgPool3d(Layer):
             name: str | None = None
     ) -> None:
         super().__init__(name=name)
-        self._setup(dict(output_size=output_size), channels_last)
+        config = dict(output_size=output_size)
+        self._setup(config, channels_last)
 
     def __call__(self, input: ArrayLike) -> jax.Array:
         """Apply ``torch.nn.AdaptiveAvgPool3d``'s pooling: ``layer(input)``."""
@@ -631,7 +643,8 @@ class AdaptiveMaxPool1d(Layer):
             channels_last: bool = CHANNELS_LAST_DEFAULT, name: str | None = None
     ) -> None:
         super().__init__(name=name)
-        self._setup(dict(output_size=output_size, return_indices=return_indices), channels_last)
+        config = dict(output_size=output_size, return_indices=return_indices)
+        self._setup(config, channels_last)
 
     def __call__(self, input: ArrayLike) -> MaybeIndexed:
         """Apply ``torch.nn.AdaptiveMaxPool1d``'s pooling: ``layer(input)``."""
@@ -660,7 +673,8 @@ class AdaptiveMaxPool2d(Layer):
             channels_last: bool = CHANNELS_LAST_DEFAULT, name: str | None = None
     ) -> None:
         super().__init__(name=name)
-        self._setup(dict(output_size=output_size, return_indices=return_indices), channels_last)
+        config = dict(output_size=output_size, return_indices=return_indices)
+        self._setup(config, channels_last)
 
     def __call__(self, input: ArrayLike) -> MaybeIndexed:
         """Apply ``torch.nn.AdaptiveMaxPool2d``'s pooling: ``layer(input)``."""
@@ -689,7 +703,8 @@ class AdaptiveMaxPool3d(Layer):
             channels_last: bool = CHANNELS_LAST_DEFAULT, name: str | None = None
     ) -> None:
         super().__init__(name=name)
-        self._setup(dict(output_size=output_size, return_indices=return_indices), channels_last)
+        config = dict(output_size=output_size, return_indices=return_indices)
+        self._setup(config, channels_last)
 
     def __call__(self, input: ArrayLike) -> MaybeIndexed:
         """Apply ``torch.nn.AdaptiveMaxPool3d``'s pooling: ``layer(input)``."""
@@ -726,10 +741,11 @@ class FractionalMaxPool2d(Layer):
             channels_last: bool = CHANNELS_LAST_DEFAULT, name: str | None = None
     ) -> None:
         super().__init__(name=name)
-        self._setup(
-            dict(kernel_size=kernel_size, output_size=output_size, output_ratio=output_ratio, return_indices=return_indices, _random_samples=_random_samples),
-            channels_last
+        config = dict(
+            kernel_size=kernel_size, output_size=output_size, output_ratio=output_ratio,
+            return_indices=return_indices, _random_samples=_random_samples
         )
+        self._setup(config, channels_last)
 
     def __call__(self, input: ArrayLike) -> MaybeIndexed:
         """Apply ``torch.nn.FractionalMaxPool2d``'s pooling: ``layer(input)``."""
@@ -766,10 +782,11 @@ class FractionalMaxPool3d(Layer):
             channels_last: bool = CHANNELS_LAST_DEFAULT, name: str | None = None
     ) -> None:
         super().__init__(name=name)
-        self._setup(
-            dict(kernel_size=kernel_size, output_size=output_size, output_ratio=output_ratio, return_indices=return_indices, _random_samples=_random_samples),
-            channels_last
+        config = dict(
+            kernel_size=kernel_size, output_size=output_size, output_ratio=output_ratio,
+            return_indices=return_indices, _random_samples=_random_samples
         )
+        self._setup(config, channels_last)
 
     def __call__(self, input: ArrayLike) -> MaybeIndexed:
         """Apply ``torch.nn.FractionalMaxPool3d``'s pooling: ``layer(input)``."""
@@ -803,7 +820,8 @@ class StochasticPool1d(Layer):
             channels_last: bool = CHANNELS_LAST_DEFAULT, name: str | None = None
     ) -> None:
         super().__init__(name=name)
-        self._setup(dict(kernel_size=kernel_size, stride=stride, padding=padding), channels_last)
+        config = dict(kernel_size=kernel_size, stride=stride, padding=padding)
+        self._setup(config, channels_last)
 
     def __call__(self, input: ArrayLike, is_training: bool) -> jax.Array:
         """Apply :func:`jaxpool.stochastic_pool1d`'s pooling: ``layer(input, is_training)``."""
@@ -837,7 +855,8 @@ class StochasticPool2d(Layer):
             channels_last: bool = CHANNELS_LAST_DEFAULT, name: str | None = None
     ) -> None:
         super().__init__(name=name)
-        self._setup(dict(kernel_size=kernel_size, stride=stride, padding=padding), channels_last)
+        config = dict(kernel_size=kernel_size, stride=stride, padding=padding)
+        self._setup(config, channels_last)
 
     def __call__(self, input: ArrayLike, is_training: bool) -> jax.Array:
         """Apply :func:`jaxpool.stochastic_pool2d`'s pooling: ``layer(input, is_training)``."""
@@ -871,7 +890,8 @@ class StochasticPool3d(Layer):
             channels_last: bool = CHANNELS_LAST_DEFAULT, name: str | None = None
     ) -> None:
         super().__init__(name=name)
-        self._setup(dict(kernel_size=kernel_size, stride=stride, padding=padding), channels_last)
+        config = dict(kernel_size=kernel_size, stride=stride, padding=padding)
+        self._setup(config, channels_last)
 
     def __call__(self, input: ArrayLike, is_training: bool) -> jax.Array:
         """Apply :func:`jaxpool.stochastic_pool3d`'s pooling: ``layer(input, is_training)``."""

@@ -159,10 +159,11 @@ class MaxPool1d(Layer):
             data_format: str | None = None, **kwargs: Any
     ) -> None:
         super().__init__(**kwargs)
-        self._setup(
-            dict(kernel_size=kernel_size, stride=stride, padding=padding, dilation=dilation, return_indices=return_indices, ceil_mode=ceil_mode),
-            data_format
+        config = dict(
+            kernel_size=kernel_size, stride=stride, padding=padding, dilation=dilation,
+            return_indices=return_indices, ceil_mode=ceil_mode
         )
+        self._setup(config, data_format)
 
     def call(self, input: Any) -> Any:
         """Apply ``torch.nn.MaxPool1d``'s pooling: ``layer(input)``."""
@@ -196,10 +197,11 @@ class MaxPool2d(Layer):
             data_format: str | None = None, **kwargs: Any
     ) -> None:
         super().__init__(**kwargs)
-        self._setup(
-            dict(kernel_size=kernel_size, stride=stride, padding=padding, dilation=dilation, return_indices=return_indices, ceil_mode=ceil_mode),
-            data_format
+        config = dict(
+            kernel_size=kernel_size, stride=stride, padding=padding, dilation=dilation,
+            return_indices=return_indices, ceil_mode=ceil_mode
         )
+        self._setup(config, data_format)
 
     def call(self, input: Any) -> Any:
         """Apply ``torch.nn.MaxPool2d``'s pooling: ``layer(input)``."""
@@ -233,10 +235,11 @@ class MaxPool3d(Layer):
             data_format: str | None = None, **kwargs: Any
     ) -> None:
         super().__init__(**kwargs)
-        self._setup(
-            dict(kernel_size=kernel_size, stride=stride, padding=padding, dilation=dilation, return_indices=return_indices, ceil_mode=ceil_mode),
-            data_format
+        config = dict(
+            kernel_size=kernel_size, stride=stride, padding=padding, dilation=dilation,
+            return_indices=return_indices, ceil_mode=ceil_mode
         )
+        self._setup(config, data_format)
 
     def call(self, input: Any) -> Any:
         """Apply ``torch.nn.MaxPool3d``'s pooling: ``layer(input)``."""
@@ -269,10 +272,11 @@ class AvgPool1d(Layer):
             data_format: str | None = None, **kwargs: Any
     ) -> None:
         super().__init__(**kwargs)
-        self._setup(
-            dict(kernel_size=kernel_size, stride=stride, padding=padding, ceil_mode=ceil_mode, count_include_pad=count_include_pad),
-            data_format
+        config = dict(
+            kernel_size=kernel_size, stride=stride, padding=padding, ceil_mode=ceil_mode,
+            count_include_pad=count_include_pad
         )
+        self._setup(config, data_format)
 
     def call(self, input: Any) -> Any:
         """Apply ``torch.nn.AvgPool1d``'s pooling: ``layer(input)``."""
@@ -306,10 +310,11 @@ class AvgPool2d(Layer):
             divisor_override: int | None = None, *, data_format: str | None = None, **kwargs: Any
     ) -> None:
         super().__init__(**kwargs)
-        self._setup(
-            dict(kernel_size=kernel_size, stride=stride, padding=padding, ceil_mode=ceil_mode, count_include_pad=count_include_pad, divisor_override=divisor_override),
-            data_format
+        config = dict(
+            kernel_size=kernel_size, stride=stride, padding=padding, ceil_mode=ceil_mode,
+            count_include_pad=count_include_pad, divisor_override=divisor_override
         )
+        self._setup(config, data_format)
 
     def call(self, input: Any) -> Any:
         """Apply ``torch.nn.AvgPool2d``'s pooling: ``layer(input)``."""
@@ -343,10 +348,11 @@ class AvgPool3d(Layer):
             divisor_override: int | None = None, *, data_format: str | None = None, **kwargs: Any
     ) -> None:
         super().__init__(**kwargs)
-        self._setup(
-            dict(kernel_size=kernel_size, stride=stride, padding=padding, ceil_mode=ceil_mode, count_include_pad=count_include_pad, divisor_override=divisor_override),
-            data_format
+        config = dict(
+            kernel_size=kernel_size, stride=stride, padding=padding, ceil_mode=ceil_mode,
+            count_include_pad=count_include_pad, divisor_override=divisor_override
         )
+        self._setup(config, data_format)
 
     def call(self, input: Any) -> Any:
         """Apply ``torch.nn.AvgPool3d``'s pooling: ``layer(input)``."""
@@ -377,10 +383,10 @@ class LPPool1d(Layer):
             ceil_mode: bool = False, *, data_format: str | None = None, **kwargs: Any
     ) -> None:
         super().__init__(**kwargs)
-        self._setup(
-            dict(norm_type=norm_type, kernel_size=kernel_size, stride=stride, ceil_mode=ceil_mode),
-            data_format
+        config = dict(
+            norm_type=norm_type, kernel_size=kernel_size, stride=stride, ceil_mode=ceil_mode
         )
+        self._setup(config, data_format)
 
     def call(self, input: Any) -> Any:
         """Apply ``torch.nn.LPPool1d``'s pooling: ``layer(input)``."""
@@ -411,10 +417,10 @@ class LPPool2d(Layer):
             ceil_mode: bool = False, *, data_format: str | None = None, **kwargs: Any
     ) -> None:
         super().__init__(**kwargs)
-        self._setup(
-            dict(norm_type=norm_type, kernel_size=kernel_size, stride=stride, ceil_mode=ceil_mode),
-            data_format
+        config = dict(
+            norm_type=norm_type, kernel_size=kernel_size, stride=stride, ceil_mode=ceil_mode
         )
+        self._setup(config, data_format)
 
     def call(self, input: Any) -> Any:
         """Apply ``torch.nn.LPPool2d``'s pooling: ``layer(input)``."""
@@ -445,10 +451,10 @@ class LPPool3d(Layer):
             ceil_mode: bool = False, *, data_format: str | None = None, **kwargs: Any
     ) -> None:
         super().__init__(**kwargs)
-        self._setup(
-            dict(norm_type=norm_type, kernel_size=kernel_size, stride=stride, ceil_mode=ceil_mode),
-            data_format
+        config = dict(
+            norm_type=norm_type, kernel_size=kernel_size, stride=stride, ceil_mode=ceil_mode
         )
+        self._setup(config, data_format)
 
     def call(self, input: Any) -> Any:
         """Apply ``torch.nn.LPPool3d``'s pooling: ``layer(input)``."""
@@ -478,7 +484,8 @@ class MaxUnpool1d(Layer):
             data_format: str | None = None, **kwargs: Any
     ) -> None:
         super().__init__(**kwargs)
-        self._setup(dict(kernel_size=kernel_size, stride=stride, padding=padding), data_format)
+        config = dict(kernel_size=kernel_size, stride=stride, padding=padding)
+        self._setup(config, data_format)
 
     def call(self, input: Any, indices: ArrayLike, output_size: Sequence[int] | None = None) -> Any:
         """Apply ``torch.nn.MaxUnpool1d``'s pooling: ``layer(input, indices, output_size=None)``."""
@@ -508,7 +515,8 @@ class MaxUnpool2d(Layer):
             data_format: str | None = None, **kwargs: Any
     ) -> None:
         super().__init__(**kwargs)
-        self._setup(dict(kernel_size=kernel_size, stride=stride, padding=padding), data_format)
+        config = dict(kernel_size=kernel_size, stride=stride, padding=padding)
+        self._setup(config, data_format)
 
     def call(self, input: Any, indices: ArrayLike, output_size: Sequence[int] | None = None) -> Any:
         """Apply ``torch.nn.MaxUnpool2d``'s pooling: ``layer(input, indices, output_size=None)``."""
@@ -538,7 +546,8 @@ class MaxUnpool3d(Layer):
             data_format: str | None = None, **kwargs: Any
     ) -> None:
         super().__init__(**kwargs)
-        self._setup(dict(kernel_size=kernel_size, stride=stride, padding=padding), data_format)
+        config = dict(kernel_size=kernel_size, stride=stride, padding=padding)
+        self._setup(config, data_format)
 
     def call(self, input: Any, indices: ArrayLike, output_size: Sequence[int] | None = None) -> Any:
         """Apply ``torch.nn.MaxUnpool3d``'s pooling: ``layer(input, indices, output_size=None)``."""
@@ -565,7 +574,8 @@ class AdaptiveAvgPool1d(Layer):
             self, output_size: OutputSize, *, data_format: str | None = None, **kwargs: Any
     ) -> None:
         super().__init__(**kwargs)
-        self._setup(dict(output_size=output_size), data_format)
+        config = dict(output_size=output_size)
+        self._setup(config, data_format)
 
     def call(self, input: Any) -> Any:
         """Apply ``torch.nn.AdaptiveAvgPool1d``'s pooling: ``layer(input)``."""
@@ -592,7 +602,8 @@ class AdaptiveAvgPool2d(Layer):
             self, output_size: OutputSize, *, data_format: str | None = None, **kwargs: Any
     ) -> None:
         super().__init__(**kwargs)
-        self._setup(dict(output_size=output_size), data_format)
+        config = dict(output_size=output_size)
+        self._setup(config, data_format)
 
     def call(self, input: Any) -> Any:
         """Apply ``torch.nn.AdaptiveAvgPool2d``'s pooling: ``layer(input)``."""
@@ -619,7 +630,8 @@ class AdaptiveAvgPool3d(Layer):
             self, output_size: OutputSize, *, data_format: str | None = None, **kwargs: Any
     ) -> None:
         super().__init__(**kwargs)
-        self._setup(dict(output_size=output_size), data_format)
+        config = dict(output_size=output_size)
+        self._setup(config, data_format)
 
     def call(self, input: Any) -> Any:
         """Apply ``torch.nn.AdaptiveAvgPool3d``'s pooling: ``layer(input)``."""
@@ -648,7 +660,8 @@ class AdaptiveMaxPool1d(Layer):
             data_format: str | None = None, **kwargs: Any
     ) -> None:
         super().__init__(**kwargs)
-        self._setup(dict(output_size=output_size, return_indices=return_indices), data_format)
+        config = dict(output_size=output_size, return_indices=return_indices)
+        self._setup(config, data_format)
 
     def call(self, input: Any) -> Any:
         """Apply ``torch.nn.AdaptiveMaxPool1d``'s pooling: ``layer(input)``."""
@@ -677,7 +690,8 @@ class AdaptiveMaxPool2d(Layer):
             data_format: str | None = None, **kwargs: Any
     ) -> None:
         super().__init__(**kwargs)
-        self._setup(dict(output_size=output_size, return_indices=return_indices), data_format)
+        config = dict(output_size=output_size, return_indices=return_indices)
+        self._setup(config, data_format)
 
     def call(self, input: Any) -> Any:
         """Apply ``torch.nn.AdaptiveMaxPool2d``'s pooling: ``layer(input)``."""
@@ -706,7 +720,8 @@ class AdaptiveMaxPool3d(Layer):
             data_format: str | None = None, **kwargs: Any
     ) -> None:
         super().__init__(**kwargs)
-        self._setup(dict(output_size=output_size, return_indices=return_indices), data_format)
+        config = dict(output_size=output_size, return_indices=return_indices)
+        self._setup(config, data_format)
 
     def call(self, input: Any) -> Any:
         """Apply ``torch.nn.AdaptiveMaxPool3d``'s pooling: ``layer(input)``."""
@@ -744,10 +759,11 @@ class FractionalMaxPool2d(Layer):
             seed: int | None = None, **kwargs: Any
     ) -> None:
         super().__init__(**kwargs)
-        self._setup(
-            dict(kernel_size=kernel_size, output_size=output_size, output_ratio=output_ratio, return_indices=return_indices, _random_samples=_random_samples),
-            data_format, seed=seed
+        config = dict(
+            kernel_size=kernel_size, output_size=output_size, output_ratio=output_ratio,
+            return_indices=return_indices, _random_samples=_random_samples
         )
+        self._setup(config, data_format, seed=seed)
 
     def call(self, input: Any) -> Any:
         """Apply ``torch.nn.FractionalMaxPool2d``'s pooling: ``layer(input)``."""
@@ -785,10 +801,11 @@ class FractionalMaxPool3d(Layer):
             seed: int | None = None, **kwargs: Any
     ) -> None:
         super().__init__(**kwargs)
-        self._setup(
-            dict(kernel_size=kernel_size, output_size=output_size, output_ratio=output_ratio, return_indices=return_indices, _random_samples=_random_samples),
-            data_format, seed=seed
+        config = dict(
+            kernel_size=kernel_size, output_size=output_size, output_ratio=output_ratio,
+            return_indices=return_indices, _random_samples=_random_samples
         )
+        self._setup(config, data_format, seed=seed)
 
     def call(self, input: Any) -> Any:
         """Apply ``torch.nn.FractionalMaxPool3d``'s pooling: ``layer(input)``."""
@@ -822,9 +839,8 @@ class StochasticPool1d(Layer):
             data_format: str | None = None, seed: int | None = None, **kwargs: Any
     ) -> None:
         super().__init__(**kwargs)
-        self._setup(
-            dict(kernel_size=kernel_size, stride=stride, padding=padding), data_format, seed=seed
-        )
+        config = dict(kernel_size=kernel_size, stride=stride, padding=padding)
+        self._setup(config, data_format, seed=seed)
 
     def call(self, input: Any, training: bool | None = None) -> Any:
         """Apply :func:`jaxpool.stochastic_pool1d`'s pooling: ``layer(input)``."""
@@ -858,9 +874,8 @@ class StochasticPool2d(Layer):
             data_format: str | None = None, seed: int | None = None, **kwargs: Any
     ) -> None:
         super().__init__(**kwargs)
-        self._setup(
-            dict(kernel_size=kernel_size, stride=stride, padding=padding), data_format, seed=seed
-        )
+        config = dict(kernel_size=kernel_size, stride=stride, padding=padding)
+        self._setup(config, data_format, seed=seed)
 
     def call(self, input: Any, training: bool | None = None) -> Any:
         """Apply :func:`jaxpool.stochastic_pool2d`'s pooling: ``layer(input)``."""
@@ -894,9 +909,8 @@ class StochasticPool3d(Layer):
             data_format: str | None = None, seed: int | None = None, **kwargs: Any
     ) -> None:
         super().__init__(**kwargs)
-        self._setup(
-            dict(kernel_size=kernel_size, stride=stride, padding=padding), data_format, seed=seed
-        )
+        config = dict(kernel_size=kernel_size, stride=stride, padding=padding)
+        self._setup(config, data_format, seed=seed)
 
     def call(self, input: Any, training: bool | None = None) -> Any:
         """Apply :func:`jaxpool.stochastic_pool3d`'s pooling: ``layer(input)``."""

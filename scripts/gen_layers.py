@@ -244,8 +244,10 @@ def call_args(spec: LayerSpec) -> str:
     return "{" + ", ".join(f'"{name}": {name}' for name, _ in spec.call_params) + "}"
 
 
-def config_dict(spec: LayerSpec) -> str:
-    return "dict(" + ", ".join(f"{name}={name}" for name in spec.param_names) + ")"
+def config_statement(spec: LayerSpec) -> str:
+    """``config = dict(kernel_size=kernel_size, ...)``: the constructor's torch arguments."""
+    return wrap_call("config = dict", [f"{name}={name}" for name in spec.param_names], "",
+                     indent="        ")
 
 
 def has_flag(spec: LayerSpec) -> bool:
@@ -291,7 +293,7 @@ def linen_class(spec: LayerSpec) -> str:
 
 def nnx_class(spec: LayerSpec) -> str:
     params = init_params(spec) + ["*", "channels_last: bool = CHANNELS_LAST_DEFAULT"]
-    setup = [config_dict(spec), "channels_last=channels_last"]
+    setup = ["config", "channels_last=channels_last"]
     calls, extra = call_params(spec), []
     if has_flag(spec):
         params.append("deterministic: bool | None = False")
@@ -306,7 +308,7 @@ def nnx_class(spec: LayerSpec) -> str:
     base = "TrainingLayer" if has_flag(spec) else "Layer"
     return (class_head(spec, base, class_doc("nnx", spec)) + "\n"
             + wrap_call("def __init__", ["self", *params], " -> None:", indent="    ", hang=8)
-            + wrap_call("self._setup", setup, "", indent="        ") + "\n"
+            + config_statement(spec) + wrap_call("self._setup", setup, "", indent="        ") + "\n"
             + wrap_call("def __call__", ["self", *calls], f" -> {returns(spec)}:", indent="    ", hang=8)
             + method_doc(spec) + pool_call(spec, *extra))
 
@@ -321,7 +323,8 @@ def haiku_class(spec: LayerSpec) -> str:
     return (class_head(spec, "Layer", class_doc("haiku", spec)) + "\n"
             + wrap_call("def __init__", ["self", *params], " -> None:", indent="    ", hang=8)
             + "        super().__init__(name=name)\n"
-            + wrap_call("self._setup", [config_dict(spec), "channels_last"], "", indent="        ") + "\n"
+            + config_statement(spec)
+            + wrap_call("self._setup", ["config", "channels_last"], "", indent="        ") + "\n"
             + wrap_call("def __call__", ["self", *calls], f" -> {returns(spec)}:", indent="    ", hang=8)
             + method_doc(spec, "is_training" if has_flag(spec) else "") + pool_call(spec, *extra))
 
@@ -351,7 +354,7 @@ def equinox_class(spec: LayerSpec) -> str:
 
 def keras_class(spec: LayerSpec) -> str:
     params = init_params(spec) + ["*", "data_format: str | None = None"]
-    setup = [config_dict(spec), "data_format"]
+    setup = ["config", "data_format"]
     calls, extra = ["input: Any"] + call_params(spec)[1:], []
     if spec.random is not None:
         params.append("seed: int | None = None")
@@ -363,7 +366,7 @@ def keras_class(spec: LayerSpec) -> str:
     return (class_head(spec, "Layer", class_doc("keras", spec), '@keras.saving.register_keras_serializable(package="jaxpool")\n') + "\n"
             + wrap_call("def __init__", ["self", *params], " -> None:", indent="    ", hang=8)
             + "        super().__init__(**kwargs)\n"
-            + wrap_call("self._setup", setup, "", indent="        ") + "\n"
+            + config_statement(spec) + wrap_call("self._setup", setup, "", indent="        ") + "\n"
             + wrap_call("def call", ["self", *calls], " -> Any:", indent="    ", hang=8)
             + method_doc(spec) + pool_call(spec, *extra))
 

@@ -186,10 +186,11 @@ class MaxPool1d(Layer):
             dilation: Size = 1, return_indices: bool = False, ceil_mode: bool = False, *,
             channels_last: bool = CHANNELS_LAST_DEFAULT
     ) -> None:
-        self._setup(
-            dict(kernel_size=kernel_size, stride=stride, padding=padding, dilation=dilation, return_indices=return_indices, ceil_mode=ceil_mode),
-            channels_last=channels_last
+        config = dict(
+            kernel_size=kernel_size, stride=stride, padding=padding, dilation=dilation,
+            return_indices=return_indices, ceil_mode=ceil_mode
         )
+        self._setup(config, channels_last=channels_last)
 
     def __call__(self, input: ArrayLike) -> MaybeIndexed:
         """Apply ``torch.nn.MaxPool1d``'s pooling: ``layer(input)``."""
@@ -222,10 +223,11 @@ class MaxPool2d(Layer):
             dilation: Size = 1, return_indices: bool = False, ceil_mode: bool = False, *,
             channels_last: bool = CHANNELS_LAST_DEFAULT
     ) -> None:
-        self._setup(
-            dict(kernel_size=kernel_size, stride=stride, padding=padding, dilation=dilation, return_indices=return_indices, ceil_mode=ceil_mode),
-            channels_last=channels_last
+        config = dict(
+            kernel_size=kernel_size, stride=stride, padding=padding, dilation=dilation,
+            return_indices=return_indices, ceil_mode=ceil_mode
         )
+        self._setup(config, channels_last=channels_last)
 
     def __call__(self, input: ArrayLike) -> MaybeIndexed:
         """Apply ``torch.nn.MaxPool2d``'s pooling: ``layer(input)``."""
@@ -258,10 +260,11 @@ class MaxPool3d(Layer):
             dilation: Size = 1, return_indices: bool = False, ceil_mode: bool = False, *,
             channels_last: bool = CHANNELS_LAST_DEFAULT
     ) -> None:
-        self._setup(
-            dict(kernel_size=kernel_size, stride=stride, padding=padding, dilation=dilation, return_indices=return_indices, ceil_mode=ceil_mode),
-            channels_last=channels_last
+        config = dict(
+            kernel_size=kernel_size, stride=stride, padding=padding, dilation=dilation,
+            return_indices=return_indices, ceil_mode=ceil_mode
         )
+        self._setup(config, channels_last=channels_last)
 
     def __call__(self, input: ArrayLike) -> MaybeIndexed:
         """Apply ``torch.nn.MaxPool3d``'s pooling: ``layer(input)``."""
@@ -293,10 +296,11 @@ class AvgPool1d(Layer):
             ceil_mode: bool = False, count_include_pad: bool = True, *,
             channels_last: bool = CHANNELS_LAST_DEFAULT
     ) -> None:
-        self._setup(
-            dict(kernel_size=kernel_size, stride=stride, padding=padding, ceil_mode=ceil_mode, count_include_pad=count_include_pad),
-            channels_last=channels_last
+        config = dict(
+            kernel_size=kernel_size, stride=stride, padding=padding, ceil_mode=ceil_mode,
+            count_include_pad=count_include_pad
         )
+        self._setup(config, channels_last=channels_last)
 
     def __call__(self, input: ArrayLike) -> jax.Array:
         """Apply ``torch.nn.AvgPool1d``'s pooling: ``layer(input)``."""
@@ -329,10 +333,11 @@ class AvgPool2d(Layer):
             ceil_mode: bool = False, count_include_pad: bool = True,
             divisor_override: int | None = None, *, channels_last: bool = CHANNELS_LAST_DEFAULT
     ) -> None:
-        self._setup(
-            dict(kernel_size=kernel_size, stride=stride, padding=padding, ceil_mode=ceil_mode, count_include_pad=count_include_pad, divisor_override=divisor_override),
-            channels_last=channels_last
+        config = dict(
+            kernel_size=kernel_size, stride=stride, padding=padding, ceil_mode=ceil_mode,
+            count_include_pad=count_include_pad, divisor_override=divisor_override
         )
+        self._setup(config, channels_last=channels_last)
 
     def __call__(self, input: ArrayLike) -> jax.Array:
         """Apply ``torch.nn.AvgPool2d``'s pooling: ``layer(input)``."""
@@ -365,10 +370,11 @@ class AvgPool3d(Layer):
             ceil_mode: bool = False, count_include_pad: bool = True,
             divisor_override: int | None = None, *, channels_last: bool = CHANNELS_LAST_DEFAULT
     ) -> None:
-        self._setup(
-            dict(kernel_size=kernel_size, stride=stride, padding=padding, ceil_mode=ceil_mode, count_include_pad=count_include_pad, divisor_override=divisor_override),
-            channels_last=channels_last
+        config = dict(
+            kernel_size=kernel_size, stride=stride, padding=padding, ceil_mode=ceil_mode,
+            count_include_pad=count_include_pad, divisor_override=divisor_override
         )
+        self._setup(config, channels_last=channels_last)
 
     def __call__(self, input: ArrayLike) -> jax.Array:
         """Apply ``torch.nn.AvgPool3d``'s pooling: ``layer(input)``."""
@@ -398,10 +404,10 @@ class LPPool1d(Layer):
             self, norm_type: float, kernel_size: Size, stride: Size | None = None,
             ceil_mode: bool = False, *, channels_last: bool = CHANNELS_LAST_DEFAULT
     ) -> None:
-        self._setup(
-            dict(norm_type=norm_type, kernel_size=kernel_size, stride=stride, ceil_mode=ceil_mode),
-            channels_last=channels_last
+        config = dict(
+            norm_type=norm_type, kernel_size=kernel_size, stride=stride, ceil_mode=ceil_mode
         )
+        self._setup(config, channels_last=channels_last)
 
     def __call__(self, input: ArrayLike) -> jax.Array:
         """Apply ``torch.nn.LPPool1d``'s pooling: ``layer(input)``."""
@@ -431,10 +437,10 @@ class LPPool2d(Layer):
             self, norm_type: float, kernel_size: Size, stride: Size | None = None,
             ceil_mode: bool = False, *, channels_last: bool = CHANNELS_LAST_DEFAULT
     ) -> None:
-        self._setup(
-            dict(norm_type=norm_type, kernel_size=kernel_size, stride=stride, ceil_mode=ceil_mode),
-            channels_last=channels_last
+        config = dict(
+            norm_type=norm_type, kernel_size=kernel_size, stride=stride, ceil_mode=ceil_mode
         )
+        self._setup(config, channels_last=channels_last)
 
     def __call__(self, input: ArrayLike) -> jax.Array:
         """Apply ``torch.nn.LPPool2d``'s pooling: ``layer(input)``."""
@@ -464,10 +470,10 @@ class LPPool3d(Layer):
             self, norm_type: float, kernel_size: Size, stride: Size | None = None,
             ceil_mode: bool = False, *, channels_last: bool = CHANNELS_LAST_DEFAULT
     ) -> None:
-        self._setup(
-            dict(norm_type=norm_type, kernel_size=kernel_size, stride=stride, ceil_mode=ceil_mode),
-            channels_last=channels_last
+        config = dict(
+            norm_type=norm_type, kernel_size=kernel_size, stride=stride, ceil_mode=ceil_mode
         )
+        self._setup(config, channels_last=channels_last)
 
     def __call__(self, input: ArrayLike) -> jax.Array:
         """Apply ``torch.nn.LPPool3d``'s pooling: ``layer(input)``."""
@@ -496,10 +502,8 @@ class MaxUnpool1d(Layer):
             self, kernel_size: Size, stride: Size | None = None, padding: Size = 0, *,
             channels_last: bool = CHANNELS_LAST_DEFAULT
     ) -> None:
-        self._setup(
-            dict(kernel_size=kernel_size, stride=stride, padding=padding),
-            channels_last=channels_last
-        )
+        config = dict(kernel_size=kernel_size, stride=stride, padding=padding)
+        self._setup(config, channels_last=channels_last)
 
     def __call__(
             self, input: ArrayLike, indices: ArrayLike, output_size: Sequence[int] | None = None
@@ -530,10 +534,8 @@ class MaxUnpool2d(Layer):
             self, kernel_size: Size, stride: Size | None = None, padding: Size = 0, *,
             channels_last: bool = CHANNELS_LAST_DEFAULT
     ) -> None:
-        self._setup(
-            dict(kernel_size=kernel_size, stride=stride, padding=padding),
-            channels_last=channels_last
-        )
+        config = dict(kernel_size=kernel_size, stride=stride, padding=padding)
+        self._setup(config, channels_last=channels_last)
 
     def __call__(
             self, input: ArrayLike, indices: ArrayLike, output_size: Sequence[int] | None = None
@@ -564,10 +566,8 @@ class MaxUnpool3d(Layer):
             self, kernel_size: Size, stride: Size | None = None, padding: Size = 0, *,
             channels_last: bool = CHANNELS_LAST_DEFAULT
     ) -> None:
-        self._setup(
-            dict(kernel_size=kernel_size, stride=stride, padding=padding),
-            channels_last=channels_last
-        )
+        config = dict(kernel_size=kernel_size, stride=stride, padding=padding)
+        self._setup(config, channels_last=channels_last)
 
     def __call__(
             self, input: ArrayLike, indices: ArrayLike, output_size: Sequence[int] | None = None
@@ -595,7 +595,8 @@ class AdaptiveAvgPool1d(Layer):
     def __init__(
             self, output_size: OutputSize, *, channels_last: bool = CHANNELS_LAST_DEFAULT
     ) -> None:
-        self._setup(dict(output_size=output_size), channels_last=channels_last)
+        config = dict(output_size=output_size)
+        self._setup(config, channels_last=channels_last)
 
     def __call__(self, input: ArrayLike) -> jax.Array:
         """Apply ``torch.nn.AdaptiveAvgPool1d``'s pooling: ``layer(input)``."""
@@ -621,7 +622,8 @@ class AdaptiveAvgPool2d(Layer):
     def __init__(
             self, output_size: OutputSize, *, channels_last: bool = CHANNELS_LAST_DEFAULT
     ) -> None:
-        self._setup(dict(output_size=output_size), channels_last=channels_last)
+        config = dict(output_size=output_size)
+        self._setup(config, channels_last=channels_last)
 
     def __call__(self, input: ArrayLike) -> jax.Array:
         """Apply ``torch.nn.AdaptiveAvgPool2d``'s pooling: ``layer(input)``."""
@@ -647,7 +649,8 @@ class AdaptiveAvgPool3d(Layer):
     def __init__(
             self, output_size: OutputSize, *, channels_last: bool = CHANNELS_LAST_DEFAULT
     ) -> None:
-        self._setup(dict(output_size=output_size), channels_last=channels_last)
+        config = dict(output_size=output_size)
+        self._setup(config, channels_last=channels_last)
 
     def __call__(self, input: ArrayLike) -> jax.Array:
         """Apply ``torch.nn.AdaptiveAvgPool3d``'s pooling: ``layer(input)``."""
@@ -675,10 +678,8 @@ class AdaptiveMaxPool1d(Layer):
             self, output_size: OutputSize, return_indices: bool = False, *,
             channels_last: bool = CHANNELS_LAST_DEFAULT
     ) -> None:
-        self._setup(
-            dict(output_size=output_size, return_indices=return_indices),
-            channels_last=channels_last
-        )
+        config = dict(output_size=output_size, return_indices=return_indices)
+        self._setup(config, channels_last=channels_last)
 
     def __call__(self, input: ArrayLike) -> MaybeIndexed:
         """Apply ``torch.nn.AdaptiveMaxPool1d``'s pooling: ``layer(input)``."""
@@ -706,10 +707,8 @@ class AdaptiveMaxPool2d(Layer):
             self, output_size: OutputSize, return_indices: bool = False, *,
             channels_last: bool = CHANNELS_LAST_DEFAULT
     ) -> None:
-        self._setup(
-            dict(output_size=output_size, return_indices=return_indices),
-            channels_last=channels_last
-        )
+        config = dict(output_size=output_size, return_indices=return_indices)
+        self._setup(config, channels_last=channels_last)
 
     def __call__(self, input: ArrayLike) -> MaybeIndexed:
         """Apply ``torch.nn.AdaptiveMaxPool2d``'s pooling: ``layer(input)``."""
@@ -737,10 +736,8 @@ class AdaptiveMaxPool3d(Layer):
             self, output_size: OutputSize, return_indices: bool = False, *,
             channels_last: bool = CHANNELS_LAST_DEFAULT
     ) -> None:
-        self._setup(
-            dict(output_size=output_size, return_indices=return_indices),
-            channels_last=channels_last
-        )
+        config = dict(output_size=output_size, return_indices=return_indices)
+        self._setup(config, channels_last=channels_last)
 
     def __call__(self, input: ArrayLike) -> MaybeIndexed:
         """Apply ``torch.nn.AdaptiveMaxPool3d``'s pooling: ``layer(input)``."""
@@ -779,10 +776,11 @@ class FractionalMaxPool2d(Layer):
             channels_last: bool = CHANNELS_LAST_DEFAULT, rng_collection: str = RNG_STREAM,
             rngs: nnx.Rngs | nnx.RngStream | None = None
     ) -> None:
-        self._setup(
-            dict(kernel_size=kernel_size, output_size=output_size, output_ratio=output_ratio, return_indices=return_indices, _random_samples=_random_samples),
-            channels_last=channels_last, rng_collection=rng_collection, rngs=rngs
+        config = dict(
+            kernel_size=kernel_size, output_size=output_size, output_ratio=output_ratio,
+            return_indices=return_indices, _random_samples=_random_samples
         )
+        self._setup(config, channels_last=channels_last, rng_collection=rng_collection, rngs=rngs)
 
     def __call__(
             self, input: ArrayLike, *, rngs: nnx.Rngs | nnx.RngStream | jax.Array | None = None
@@ -823,10 +821,11 @@ class FractionalMaxPool3d(Layer):
             channels_last: bool = CHANNELS_LAST_DEFAULT, rng_collection: str = RNG_STREAM,
             rngs: nnx.Rngs | nnx.RngStream | None = None
     ) -> None:
-        self._setup(
-            dict(kernel_size=kernel_size, output_size=output_size, output_ratio=output_ratio, return_indices=return_indices, _random_samples=_random_samples),
-            channels_last=channels_last, rng_collection=rng_collection, rngs=rngs
+        config = dict(
+            kernel_size=kernel_size, output_size=output_size, output_ratio=output_ratio,
+            return_indices=return_indices, _random_samples=_random_samples
         )
+        self._setup(config, channels_last=channels_last, rng_collection=rng_collection, rngs=rngs)
 
     def __call__(
             self, input: ArrayLike, *, rngs: nnx.Rngs | nnx.RngStream | jax.Array | None = None
@@ -864,10 +863,10 @@ class StochasticPool1d(TrainingLayer):
             channels_last: bool = CHANNELS_LAST_DEFAULT, deterministic: bool | None = False,
             rng_collection: str = RNG_STREAM, rngs: nnx.Rngs | nnx.RngStream | None = None
     ) -> None:
+        config = dict(kernel_size=kernel_size, stride=stride, padding=padding)
         self._setup(
-            dict(kernel_size=kernel_size, stride=stride, padding=padding),
-            channels_last=channels_last, deterministic=deterministic, rng_collection=rng_collection,
-            rngs=rngs
+            config, channels_last=channels_last, deterministic=deterministic,
+            rng_collection=rng_collection, rngs=rngs
         )
 
     def __call__(
@@ -907,10 +906,10 @@ class StochasticPool2d(TrainingLayer):
             channels_last: bool = CHANNELS_LAST_DEFAULT, deterministic: bool | None = False,
             rng_collection: str = RNG_STREAM, rngs: nnx.Rngs | nnx.RngStream | None = None
     ) -> None:
+        config = dict(kernel_size=kernel_size, stride=stride, padding=padding)
         self._setup(
-            dict(kernel_size=kernel_size, stride=stride, padding=padding),
-            channels_last=channels_last, deterministic=deterministic, rng_collection=rng_collection,
-            rngs=rngs
+            config, channels_last=channels_last, deterministic=deterministic,
+            rng_collection=rng_collection, rngs=rngs
         )
 
     def __call__(
@@ -950,10 +949,10 @@ class StochasticPool3d(TrainingLayer):
             channels_last: bool = CHANNELS_LAST_DEFAULT, deterministic: bool | None = False,
             rng_collection: str = RNG_STREAM, rngs: nnx.Rngs | nnx.RngStream | None = None
     ) -> None:
+        config = dict(kernel_size=kernel_size, stride=stride, padding=padding)
         self._setup(
-            dict(kernel_size=kernel_size, stride=stride, padding=padding),
-            channels_last=channels_last, deterministic=deterministic, rng_collection=rng_collection,
-            rngs=rngs
+            config, channels_last=channels_last, deterministic=deterministic,
+            rng_collection=rng_collection, rngs=rngs
         )
 
     def __call__(
