@@ -38,8 +38,8 @@ import inspect
 from collections.abc import Callable, Mapping
 from typing import Any
 
-__all__ = ["REQUIRED", "Param", "RandomSpec", "Family", "OpSpec", "LayerSpec", "ClassSignature", "FAMILIES", "OPS",
-           "LAYERS", "PARAM_DOCS", "RNG_STREAM", "layer_doc"]
+__all__ = ["REQUIRED", "Param", "RandomSpec", "Family", "OpSpec", "LayerSpec", "ClassSignature",
+           "FAMILIES", "OPS", "LAYERS", "PARAM_DOCS", "RNG_STREAM", "layer_doc"]
 
 REQUIRED = inspect.Parameter.empty
 """Marks an argument without a default (e.g. ``kernel_size``)."""

@@ -59,7 +59,8 @@ def _key(rngs: Any, collection: str, layer: str) -> jax.Array:
         return rngs()
     if isinstance(rngs, jax.Array):
         return rngs
-    raise TypeError(f"{layer}: rngs must be an nnx.Rngs, an nnx.RngStream or a key, got {type(rngs)}")
+    raise TypeError(
+        f"{layer}: rngs must be an nnx.Rngs, an nnx.RngStream or a key, got {type(rngs)}")
 
 
 class Layer(nnx.Module):
@@ -77,8 +78,9 @@ class Layer(nnx.Module):
         if "__init__" in vars(cls):  # inspect.signature(cls): the constructor, not the metaclass's
             setattr(cls, "__signature__", ClassSignature(cls.__init__))
 
-    def _setup(self, config: Mapping[str, Any], *, channels_last: bool, deterministic: bool | None = False,
-               rng_collection: str = RNG_STREAM, rngs: Any = None) -> None:
+    def _setup(self, config: Mapping[str, Any], *, channels_last: bool,
+               deterministic: bool | None = False, rng_collection: str = RNG_STREAM,
+               rngs: Any = None) -> None:
         spec = self._spec
         for name, value in spec.config(config).items():
             setattr(self, name, value)
@@ -111,9 +113,10 @@ class Layer(nnx.Module):
                 f"{spec.name}: no `deterministic` given; pass it to the constructor or the call, "
                 f"or use model.eval()/model.train()")), "deterministic", spec.name)
         if random is not None and random.needs_key(config, training):
+            stream = getattr(self, "rng_collection")
             source = _first(rngs, getattr(self, "rngs"), what=(
-                f"{spec.name} needs a key: pass rngs=nnx.Rngs({getattr(self, 'rng_collection')}=...) "
-                f"to the constructor or the call"))
+                f"{spec.name} needs a key: pass rngs=nnx.Rngs({stream}=...) to the constructor "
+                f"or the call"))
             key = _key(source, getattr(self, "rng_collection"), spec.name)
         return spec.apply(input, config, call_args, channels_last=self.channels_last, key=key,
                           training=training)
