@@ -3,6 +3,11 @@
 Each also takes the keyword-only ``channels_last`` (default False: PyTorch's ``(N, C, ...)``).
 The randomized ones take a keyword-only ``key`` (a ``jax.random`` key); ``stochastic_pool*``
 has no PyTorch counterpart.
+
+The functions below the generated-source line are written by ``scripts/gen_layers.py`` from
+:data:`jaxpool.layer_specs.OPS`: each calls its generic N-d function with ``ndim`` set
+(``max_pool2d(...)`` is ``jaxpool.max_pool.max_pool(..., ndim=2)``), and ``@overload`` types
+``return_indices=True`` as a ``(values, indices)`` pair.
 """
 
 from __future__ import annotations
