@@ -47,7 +47,7 @@ def version() -> str:
 
 
 def _build_parser() -> argparse.ArgumentParser:
-    from jaxpool import parity
+    from jaxpool.testing import sweep
 
     parser = argparse.ArgumentParser(
         prog="jaxpool", description="jaxpool: PyTorch's pooling operators in JAX; check, explain, measure.")
@@ -58,9 +58,9 @@ def _build_parser() -> argparse.ArgumentParser:
                        description=PARITY_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--ops", nargs="+", metavar="OP",
                    help=f"operators (e.g. max_pool2d) or families (e.g. max_pool); default: all of "
-                        f"{len(parity.OPS)}")
+                        f"{len(sweep.OPS)}")
     p.add_argument("--dtype", nargs="+", metavar="D", dest="dtypes",
-                   choices=parity.FLOAT_DTYPES + parity.INT_DTYPES,
+                   choices=sweep.FLOAT_DTYPES + sweep.INT_DTYPES,
                    help="only these dtypes (integer dtypes apply to max pooling only)")
     p.add_argument("--level", choices=("quick", "full"), default="quick")
     p.add_argument("--per-op", type=int, metavar="N",
@@ -132,7 +132,7 @@ def _torch_version() -> str | None:
 
 def cmd_parity(args) -> int:
     out, err = sys.stdout, sys.stderr
-    from jaxpool import _parity_run
+    from jaxpool.testing import _run as _parity_run
 
     version = _torch_version()
     if version is None:

@@ -16,7 +16,9 @@ import torch
 import torch.nn.functional as F
 
 import jaxpool
-from jaxpool import _explain, _parity_run, cli, parity, windows
+from jaxpool import _explain, cli, windows
+from jaxpool.testing import _run as _parity_run
+from jaxpool.testing import sweep as parity
 
 ROOT = Path(__file__).resolve().parent.parent
 
