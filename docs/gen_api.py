@@ -156,8 +156,8 @@ def command_help() -> str:
         with contextlib.redirect_stdout(buffer), contextlib.suppress(SystemExit):
             parser.parse_args([*argv, "--help"])
         parts.append(f"### `{' '.join(['jaxpool', *argv, '--help'])}`\n\n```text\n{buffer.getvalue().rstrip()}\n```\n")
-    parts.append("`jaxpool bench ...` passes every argument to `benchmarks/bench.py` "
-                 "(`jaxpool bench --help` prints the benchmark's own options); see "
+    parts.append("`jaxpool bench ...` passes every argument to the benchmark, `jaxpool._bench` "
+                 "(`python3 benchmarks/bench.py` in a checkout; `jaxpool bench --help` prints its options); see "
                  "[performance.md](performance.md).\n")
     return "\n".join(parts)
 
