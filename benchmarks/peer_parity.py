@@ -2,7 +2,7 @@
 
 Every 1-d case ``input size x output size`` in ``1..--max-size`` (both ways: pooling and
 upsampling) runs each peer's adaptive average and max pool on a random ``(2, 3, in)`` input and
-compares it with ``torch.nn.functional.adaptive_{avg,max}_pool1d`` (``benchmarks/bench.py``'s
+compares it with ``torch.nn.functional.adaptive_{avg,max}_pool1d`` (the benchmark's
 tolerance).  The table counts the cases whose output differs and those with NaN, and names the
 first few.  The 2-d cases that models use (VGG's ``AdaptiveAvgPool2d((7, 7))``) follow.
 
@@ -23,10 +23,10 @@ import sys
 
 import numpy as np
 
-if __package__ in (None, ""):  # run as a script: import the benchmark beside this file
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+if __package__ in (None, ""):  # run as a script: import this checkout's jaxpool
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import bench  # noqa: E402
+from jaxpool import _bench as bench  # noqa: E402  (the benchmark's peers and tolerance)
 
 # The 2-d (input, output) sizes of models ported from PyTorch.
 MODEL_CASES = (((14, 14), (7, 7)), ((7, 7), (7, 7)), ((13, 13), (7, 7)), ((10, 9), (80, 60)))

@@ -24,7 +24,8 @@ sys.path.insert(0, str(ROOT))
 os.environ["COLUMNS"] = "100"  # argparse wraps --help to the terminal width; make it fixed
 
 import jaxpool  # noqa: E402
-from jaxpool import cli, convert, functional, parity, testing, windows  # noqa: E402
+from jaxpool import cli, convert, functional, testing, windows  # noqa: E402
+from jaxpool.testing import sweep  # noqa: E402
 
 
 def markdown(doc: str | None) -> str:
@@ -162,8 +163,8 @@ def command_help() -> str:
         with contextlib.redirect_stdout(buffer), contextlib.suppress(SystemExit):
             parser.parse_args([*argv, "--help"])
         parts.append(f"### `{' '.join(['jaxpool', *argv, '--help'])}`\n\n```text\n{buffer.getvalue().rstrip()}\n```\n")
-    parts.append("`jaxpool bench ...` passes every argument to `benchmarks/bench.py` "
-                 "(`jaxpool bench --help` prints the benchmark's own options); see "
+    parts.append("`jaxpool bench ...` passes every argument to the benchmark, `jaxpool._bench` "
+                 "(`python3 benchmarks/bench.py` in a checkout; `jaxpool bench --help` prints its options); see "
                  "[performance.md](performance.md).\n")
     return "\n".join(parts)
 
@@ -176,7 +177,7 @@ def generate() -> str:
         markdown(jaxpool.__doc__),
         "Contents: [operators](#operators) · [jaxpool.windows](#jaxpoolwindows) · "
         "[jaxpool.testing](#jaxpooltesting) · [layers](#layers-flax-linen-flax-nnx-haiku-equinox-keras) · "
-        "[jaxpool.convert](#jaxpoolconvert) · [jaxpool.parity](#jaxpoolparity) · "
+        "[jaxpool.convert](#jaxpoolconvert) · [jaxpool.testing.sweep](#jaxpooltestingsweep) · "
         "[the jaxpool command](#the-jaxpool-command). The rules behind the numbers are in "
         "[rules.md](rules.md).\n",
         operators(),
@@ -184,7 +185,7 @@ def generate() -> str:
         module_section(testing),
         layers_section(),
         module_section(convert),
-        module_section(parity, ["OPS", "FLOAT_DTYPES", "INT_DTYPES", "Case", "cases", "run_case"]),
+        module_section(sweep, ["OPS", "FLOAT_DTYPES", "INT_DTYPES", "Case", "cases", "run_case"]),
         command_help(),
     ]
     return "\n".join(parts).rstrip() + "\n"

@@ -3,8 +3,8 @@
 * ``jaxpool parity``: jaxpool against the installed PyTorch over the built-in sweep, one row
   per operator; exit status 1 on any mismatch, 2 when PyTorch is missing.
 * ``jaxpool explain OP --input-size ...``: the window table of an operator for one input size.
-* ``jaxpool bench ...``: the benchmark table of ``benchmarks/bench.py``, only from jaxpool's own
-  source checkout (the folder above the package, whose pyproject.toml names jaxpool).
+* ``jaxpool bench ...``: the benchmark table of jaxpool against torch and the JAX peers
+  (``jaxpool._bench``, also ``python3 benchmarks/bench.py`` in a checkout); needs the bench extra.
 * ``jaxpool --version``.
 
 Output paths (``--plot``, ``--json``, ``--csv``) are checked before any work; a bad one, like a
@@ -14,7 +14,6 @@ bad argument, is a one-line error and exit status 2.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import os
 import sys
 import time
@@ -47,7 +46,7 @@ def version() -> str:
 
 
 def _build_parser() -> argparse.ArgumentParser:
-    from jaxpool import parity
+    from jaxpool.testing import sweep
 
     parser = argparse.ArgumentParser(
         prog="jaxpool", description="jaxpool: PyTorch's pooling operators in JAX; check, explain, measure.")
@@ -58,9 +57,9 @@ def _build_parser() -> argparse.ArgumentParser:
                        description=PARITY_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--ops", nargs="+", metavar="OP",
                    help=f"operators (e.g. max_pool2d) or families (e.g. max_pool); default: all of "
-                        f"{len(parity.OPS)}")
+                        f"{len(sweep.OPS)}")
     p.add_argument("--dtype", nargs="+", metavar="D", dest="dtypes",
-                   choices=parity.FLOAT_DTYPES + parity.INT_DTYPES,
+                   choices=sweep.FLOAT_DTYPES + sweep.INT_DTYPES,
                    help="only these dtypes (integer dtypes apply to max pooling only)")
     p.add_argument("--level", choices=("quick", "full"), default="quick")
     p.add_argument("--per-op", type=int, metavar="N",
@@ -112,9 +111,9 @@ def _build_parser() -> argparse.ArgumentParser:
                         "format (needs matplotlib: the plot extra)")
 
     b = sub.add_parser(
-        "bench", add_help=False, help="time jaxpool against torch (benchmarks/bench.py of a source checkout; "
-                            "jaxpool bench --help for its options)",
-        description="Run benchmarks/bench.py of a source checkout; every argument is passed on "
+        "bench", add_help=False, help="time jaxpool against torch and the JAX peers "
+                                      "(jaxpool bench --help for its options)",
+        description="Run the benchmark; every argument is passed on "
                     "(jaxpool bench --help shows the benchmark's own options).")
     b.set_defaults(bench_args=[])
     return parser
@@ -132,7 +131,7 @@ def _torch_version() -> str | None:
 
 def cmd_parity(args) -> int:
     out, err = sys.stdout, sys.stderr
-    from jaxpool import _parity_run
+    from jaxpool.testing import _run as _parity_run
 
     version = _torch_version()
     if version is None:
@@ -191,9 +190,6 @@ def cmd_parity(args) -> int:
 
 # ----------------------------------------------------------------------------- explain
 
-FAMILIES = ("max_pool", "avg_pool", "lp_pool", "max_unpool", "adaptive_avg_pool", "adaptive_max_pool",
-            "fractional_max_pool", "stochastic_pool")
-
 
 def _size_arg(values):
     if values is None:
@@ -221,10 +217,11 @@ def _output_size(values, family: str):
 
 def _operator(name: str, input_size: list[int]) -> str:
     """``max_pool2d`` as given; a family name (``max_pool``) takes its dimension from --input-size."""
-    import jaxpool
+    from jaxpool.layer_specs import OPS  # the op registry (imported here: --help stays fast)
 
-    op = f"{name}{len(input_size)}d" if name in FAMILIES else name
-    if op[:-2] not in FAMILIES or op[-2:] not in ("1d", "2d", "3d") or not callable(getattr(jaxpool, op, None)):
+    families = {spec.family.name for spec in OPS.values()}
+    op = f"{name}{len(input_size)}d" if name in families else name
+    if op not in OPS:
         hint = " (fractional max pooling is 2-d or 3-d, as in PyTorch)" if op.startswith("fractional") else ""
         raise ValueError(f"unknown operator {name!r}{hint}; try max_pool2d, avg_pool1d, lp_pool2d, max_unpool2d, "
                          "adaptive_avg_pool1d, adaptive_max_pool3d, fractional_max_pool2d, stochastic_pool2d, ...")
@@ -347,65 +344,11 @@ def output_path_error(option: str, path: str, plot: bool = False) -> str | None:
 
 # ----------------------------------------------------------------------------- bench
 
-BENCH_NEEDS_CHECKOUT = (
-    "The benchmark ships with jaxpool's source repository, not with the installed package: clone the "
-    "repository, then run python3 benchmarks/bench.py from the clone (or install the clone with "
-    'python3 -m pip install -e ".[bench]" and run jaxpool bench).')
-
-
-def checkout_root() -> Path:
-    """The folder above the jaxpool package: the source checkout in an editable install."""
-    return Path(__file__).resolve().parent.parent
-
-
-def bench_path(root: Path | None = None) -> Path:
-    return (checkout_root() if root is None else root) / "benchmarks" / "bench.py"
-
-
-def checkout_problem(root: Path) -> str | None:
-    """Why ``root`` is not jaxpool's own source checkout, or None.
-
-    The benchmark is run from a file path, so the folder must prove it is this project: a
-    pyproject.toml whose [project] name is "jaxpool", and benchmarks/bench.py.  In a
-    site-packages install the folder is site-packages, whose ``benchmarks`` belongs to someone else.
-    """
-    import tomllib
-
-    try:
-        name = tomllib.loads((root / "pyproject.toml").read_text()).get("project", {}).get("name")
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
-        return f"{root} is not a jaxpool source checkout (no readable pyproject.toml)"
-    if name != "jaxpool":
-        return f"{root} is not a jaxpool source checkout (its pyproject.toml names {name!r})"
-    if not bench_path(root).is_file():
-        return f"the benchmark script {bench_path(root)} is not there"
-    return None
-
-
-def load_bench():
-    """This checkout's ``benchmarks/bench.py``, loaded by path under a private module name.
-
-    Raises ``FileNotFoundError`` (with the reason) when jaxpool does not run from its own
-    source checkout; nothing is imported by the name ``benchmarks``.
-    """
-    root = checkout_root()
-    problem = checkout_problem(root)
-    if problem:
-        raise FileNotFoundError(problem)
-    spec = importlib.util.spec_from_file_location("_jaxpool_checkout_bench", bench_path(root))
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses and pickling look modules up by name
-    spec.loader.exec_module(module)
-    return module
-
-
 def cmd_bench(argv: list[str]) -> int:
-    try:
-        module = load_bench()
-    except FileNotFoundError as e:
-        print(f"jaxpool bench: {e}.\n{BENCH_NEEDS_CHECKOUT}", file=sys.stderr)
-        return 2
-    return int(module.main(list(argv), prog="jaxpool bench") or 0)
+    """Run :func:`jaxpool._bench.main` (shipped in the package, so it works from a wheel)."""
+    from jaxpool import _bench
+
+    return int(_bench.main(list(argv), prog="jaxpool bench") or 0)
 
 
 # ----------------------------------------------------------------------------- entry point

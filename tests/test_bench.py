@@ -1,4 +1,5 @@
-"""Smoke test of benchmarks/bench.py: structure of the table, JSON and CSV, never the timings."""
+"""Smoke test of the benchmark (jaxpool._bench, run by ``jaxpool bench`` and benchmarks/bench.py):
+structure of the table, JSON and CSV, never the timings."""
 
 import csv
 import importlib.util
@@ -11,12 +12,9 @@ import pytest
 import torch  # noqa: F401  (the benchmark compares against torch: a missing torch is a failure)
 
 import jaxpool
+from jaxpool import _bench as bench
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-_spec = importlib.util.spec_from_file_location("jaxpool_bench", ROOT / "benchmarks" / "bench.py")
-bench = importlib.util.module_from_spec(_spec)
-sys.modules[_spec.name] = bench  # dataclasses resolve annotations through sys.modules
-_spec.loader.exec_module(bench)
 
 TIMED = ("jaxpool_fwd_ms", "torch_fwd_ms", "ratio_fwd", "jaxpool_fwdbwd_ms", "torch_fwdbwd_ms",
          "ratio_fwdbwd", "copy_ms", "roofline_fwd")
@@ -114,7 +112,15 @@ def test_bad_arguments_exit_like_argparse(argv):
         bench.main(argv)
 
 
+def test_without_torch_it_says_what_to_install(capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "torch", None)
+    assert bench.main(["--list"], prog="jaxpool bench") == 2
+    err = capsys.readouterr().err
+    assert err.startswith("jaxpool bench: needs PyTorch") and "jaxpool[bench]" in err
+
+
 def test_warm_allocator_reruns_the_process_with_glibc_keeping_memory(tmp_path):
+    """Also the checkout's script, benchmarks/bench.py: it reruns itself as ``jaxpool bench``."""
     import subprocess
 
     out = tmp_path / "warm.json"

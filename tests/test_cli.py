@@ -5,7 +5,6 @@ import io
 import subprocess
 import sys
 import tomllib
-import types
 from pathlib import Path
 
 import jax
@@ -16,7 +15,9 @@ import torch
 import torch.nn.functional as F
 
 import jaxpool
-from jaxpool import _explain, _parity_run, cli, parity, windows
+from jaxpool import _explain, cli, windows
+from jaxpool.testing import _run as _parity_run
+from jaxpool.testing import sweep as parity
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -469,71 +470,12 @@ def test_parity_table_time_is_wall_time():
 # ----------------------------------------------------------------------------- bench
 
 def test_bench_passes_its_arguments_to_the_benchmark(monkeypatch):
+    from jaxpool import _bench
+
     seen = []
-    fake = types.SimpleNamespace(main=lambda argv, prog: seen.append((argv, prog)) or 3)
-    monkeypatch.setattr(cli, "load_bench", lambda: fake)
+    monkeypatch.setattr(_bench, "main", lambda argv, prog: seen.append((argv, prog)) or 3)
     assert cli.main(["bench", "--device", "gpu", "--quick", "--help"]) == 3
     assert seen == [(["--device", "gpu", "--quick", "--help"], "jaxpool bench")]
-
-
-def _checkout(root: Path, name="jaxpool", script="def main(argv=None, prog=None):\n    return 7\n"):
-    (root / "benchmarks").mkdir(parents=True)
-    (root / "pyproject.toml").write_text(f'[project]\nname = "{name}"\n')
-    (root / "benchmarks" / "bench.py").write_text(script)
-    return root
-
-
-def test_bench_runs_the_checkouts_benchmark_under_a_private_name(monkeypatch, tmp_path):
-    root = _checkout(tmp_path)
-    monkeypatch.setattr(cli, "checkout_root", lambda: root)
-    assert cli.main(["bench", "--device", "cpu"]) == 7
-    module = cli.load_bench()
-    assert module.__name__ == "_jaxpool_checkout_bench" and "benchmarks" not in sys.modules
-
-
-@pytest.mark.parametrize("layout, message", [
-    ("missing", "benchmarks/bench.py is not there"),
-    ("foreign", "names 'someone-else'"),
-    ("bare", "no readable pyproject.toml"),
-])
-def test_bench_outside_a_jaxpool_checkout_runs_nothing(capsys, monkeypatch, tmp_path, layout, message):
-    marker = tmp_path / "ran"
-    script = f"open({str(marker)!r}, 'w').close()\ndef main(argv=None, prog=None):\n    return 0\n"
-    if layout == "foreign":
-        _checkout(tmp_path, "someone-else", script)
-    elif layout == "bare":  # site-packages: a foreign benchmarks/bench.py and no pyproject.toml
-        _checkout(tmp_path, script=script)
-        (tmp_path / "pyproject.toml").unlink()
-    else:
-        (tmp_path / "pyproject.toml").write_text('[project]\nname = "jaxpool"\n')
-    monkeypatch.setattr(cli, "checkout_root", lambda: tmp_path)
-    code, out, err = run(capsys, "bench", "--device", "cpu")
-    assert code == 2 and message in err and not marker.exists()
-    assert "source repository" in err and "python3 benchmarks/bench.py" in err
-
-
-def test_bench_in_a_site_packages_install_never_runs_a_foreign_benchmarks_package(tmp_path):
-    """jaxpool copied into a site-packages-like folder beside another distribution's
-    benchmarks/bench.py (which would write a marker): `jaxpool bench` refuses, runs nothing."""
-    import shutil
-
-    site = tmp_path / "site-packages"
-    shutil.copytree(ROOT / "jaxpool", site / "jaxpool", ignore=shutil.ignore_patterns("__pycache__"))
-    marker = tmp_path / "foreign_code_ran"
-    (site / "benchmarks").mkdir()
-    (site / "benchmarks" / "__init__.py").write_text("")
-    (site / "benchmarks" / "bench.py").write_text(
-        f"open({str(marker)!r}, 'w').close()\ndef main(argv=None, prog=None):\n    return 0\n")
-    proc = subprocess.run([sys.executable, "-m", "jaxpool", "bench", "--quick"], cwd=tmp_path,
-                          env={"PYTHONPATH": str(site), "PATH": "/usr/bin:/bin"},
-                          capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 2, proc.stderr
-    assert "not a jaxpool source checkout" in proc.stderr and "python3 benchmarks/bench.py" in proc.stderr
-    assert "Traceback" not in proc.stderr and not marker.exists()
-
-
-def test_bench_path_is_the_repository_benchmarks_folder():
-    assert cli.bench_path() == ROOT / "benchmarks" / "bench.py" and cli.checkout_problem(ROOT) is None
 
 
 def test_bench_help_names_the_command_and_explains_every_option(capsys):
@@ -562,8 +504,9 @@ def test_explain_help_limits_are_the_explainers():
     (["--plot", "/nonexistent/ratios.png"], "--plot /nonexistent/ratios.png: directory"),
 ])
 def test_bench_checks_output_paths_before_running(capsys, monkeypatch, tmp_path, argv, message):
-    bench = cli.load_bench()
-    monkeypatch.setattr(bench, "workloads", lambda: pytest.fail("the benchmark ran"))
+    from jaxpool import _bench
+
+    monkeypatch.setattr(_bench, "workloads", lambda: pytest.fail("the benchmark ran"))
     code, out, err = run(capsys, "bench", *(a.format(tmp=tmp_path) for a in argv))
     assert code == 2 and message in err and "Traceback" not in err
     assert len(err.strip().splitlines()) == 1 and err.startswith("jaxpool bench: ")

@@ -1,6 +1,6 @@
 """Fractional max pooling against torch: interval rule, values, indices, vjp, validation, keys.
 
-Both sides always get the same ``_random_samples``.  The built-in sweep (jaxpool.parity, run by
+Both sides always get the same ``_random_samples``.  The built-in sweep (jaxpool.testing.sweep, run by
 test_parity_sweep.py) covers random configurations; here: every half-precision sample value
 through the interval rule, a hand-picked dtype x configuration grid, edge cases and errors.
 ``JAXPOOL_FULL=1`` also runs the full random fractional sweep.
@@ -18,7 +18,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 import jaxpool
-from jaxpool import parity
+from jaxpool.testing import sweep as parity
 from jaxpool.fractional import interval_starts
 from jaxpool.testing import compare_with_torch
 

@@ -1,7 +1,7 @@
 """Fuzzing against PyTorch: random operator, shape, arguments and dtype, valid or not.
 
 For every generated call, jaxpool and torch must either both accept it with equal values,
-indices and gradients (:func:`jaxpool.parity.run_case` / :func:`jaxpool.testing.compare_with_torch`)
+indices and gradients (:func:`jaxpool.testing.sweep.run_case` / :func:`jaxpool.testing.compare_with_torch`)
 or both reject it (jaxpool with ``ValueError``/``TypeError``).  Arguments are drawn from ranges
 that include what torch rejects: zero and negative sizes, padding over half the kernel, wrong
 tuple lengths, wrong ranks, empty dims, output sizes below 1, bad ``max_unpool`` indices and
@@ -22,7 +22,7 @@ Deliberate differences (README "Where jaxpool deliberately differs") are counted
 * ``empty non-float max_unpool``: torch returns for an empty input before it checks the dtype;
   jaxpool's max_unpool takes floating input only.
 * integer ``max_pool1d`` without indices: torch's index-free kernel lacks integer support;
-  the comparison takes torch's values from its indices path (:mod:`jaxpool.parity`).
+  the comparison takes torch's values from its indices path (:mod:`jaxpool.testing.sweep`).
 
 torch is run forward only, and only after jaxpool, on every configuration jaxpool rejects.
 
@@ -47,7 +47,7 @@ from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
 
 import jaxpool
-from jaxpool import parity
+from jaxpool.testing import sweep as parity
 from jaxpool.testing import Mismatch, _to_torch, compare_with_torch
 
 FULL = os.environ.get("JAXPOOL_FULL") == "1"

@@ -8,7 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from jaxpool import parity, windows
+from jaxpool import windows
+from jaxpool.testing import sweep as parity
 
 FLOATS = st.sampled_from(parity.FLOAT_DTYPES)
 VALUES = st.sampled_from(("normal", "ties", "special"))

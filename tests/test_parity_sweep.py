@@ -9,7 +9,7 @@ import os
 
 import pytest
 
-from jaxpool import parity
+from jaxpool.testing import sweep as parity
 FULL = os.environ.get("JAXPOOL_FULL") == "1"
 
 LEVEL = "full" if FULL else "quick"

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 
 import jaxpool
-from jaxpool import parity
+from jaxpool.testing import sweep as parity
 from jaxpool.testing import Mismatch, compare_with_torch
 
 # torch adds the gradient of 33 * 8 * 6 windows into some input cells, in float16, one
@@ -72,11 +72,23 @@ def test_lp_pool3d_half_reference_overflows_where_torch_would(case):
     parity.run_case(case)
 
 
-def test_the_widened_avg_pool3d_is_lent_only_for_the_call():
+def test_the_widened_avg_pool3d_leaves_torch_as_shipped():
+    """The float16 lp_pool3d reference runs torch's own lp_pool3d code with a widened avg_pool3d
+    bound in a private copy of its globals: torch.nn.functional never changes, not even during
+    the call (another thread calling torch then gets torch's own kernels)."""
     native = F.avg_pool3d
     case = LP_OVERFLOW[0]
-    parity._call_torch(case)(torch.from_numpy(parity.make_input(case)))
-    assert F.avg_pool3d is native
+    x = torch.from_numpy(parity.make_input(case))
+    seen = []
+
+    def spy(v, *a, **kw):
+        seen.append(F.avg_pool3d is native)
+        return native(v.float(), *a, **kw).to(v.dtype)
+
+    out = parity._lp_pool3d_with(spy)(x, *case.args)
+    assert seen == [True] and out.dtype == torch.float16  # torch's code called the spy, in float16
+    parity._call_torch(case)(x)
+    assert F.avg_pool3d is native and F.lp_pool3d.__globals__["avg_pool3d"] is native
     with pytest.raises(RuntimeError, match="Half"):
         F.avg_pool3d(torch.ones(1, 1, 2, 2, 2, dtype=torch.float16), 2)
 

@@ -19,14 +19,17 @@ import numpy as np
 
 import jaxpool
 from jaxpool import windows
+from jaxpool.layer_specs import OPS as REGISTRY
 from jaxpool.testing import Comparison, compare_with_torch
 
-FIXED = ("max_pool", "avg_pool", "lp_pool", "max_unpool")
-ADAPTIVE = ("adaptive_avg_pool", "adaptive_max_pool")
+# Every operator with a torch twin, from the op registry; how a family's windows are made
+# decides its cases.  Fractional max pooling: both sides get the same `_random_samples`.
+OPS = tuple(name for name, spec in REGISTRY.items() if spec.family.in_torch)
+_WINDOWS = {name: spec.family.windows for name, spec in REGISTRY.items()}
+FIXED = tuple(dict.fromkeys(n[:-2] for n in OPS if _WINDOWS[n] in ("fixed", "unpool")))
+ADAPTIVE = tuple(dict.fromkeys(n[:-2] for n in OPS if _WINDOWS[n] == "adaptive"))
 FAMILIES = FIXED + ADAPTIVE
-# Fractional max pooling (2-d/3-d only): both sides get the same `_random_samples`.
-FRACTIONAL_OPS = ("fractional_max_pool2d", "fractional_max_pool3d")
-OPS = tuple(f"{family}{n}d" for family in FAMILIES for n in (1, 2, 3)) + FRACTIONAL_OPS
+FRACTIONAL_OPS = tuple(n for n in OPS if _WINDOWS[n] == "fractional")
 FLOAT_DTYPES = ("float32", "float64", "float16", "bfloat16")
 # (op, dtype) that PyTorch's CPU build does not implement: its avg_pool3d kernel has no float16
 # or bfloat16 version.  The reference computes that kernel in float32 and rounds its result (and,
@@ -114,10 +117,11 @@ def _call_torch(case: Case, extra: dict | None = None):
 def _with_widened_avg_pool3d(op, x, *args, **kwargs):
     """``torch.nn.functional.<op>(x, ...)`` in ``x``'s low precision, its ``avg_pool3d`` in float32.
 
-    ``torch.nn.functional.lp_pool3d`` is Python calling the module's ``avg_pool3d``, so lending
-    the module a widened ``avg_pool3d`` for the call keeps every other step of torch's formula
+    ``torch.nn.functional.lp_pool3d`` is Python calling the module's ``avg_pool3d``; running
+    that same code with a widened ``avg_pool3d`` keeps every other step of torch's formula
     (``pow``, ``mul(prod(kernel))``, their gradients) in the low precision, where it can
     overflow exactly as torch's would: a float32 reference cannot show that overflow.
+    torch's module is left as it is (see :func:`_lp_pool3d_with`).
     """
     import torch.nn.functional as F
 
@@ -126,11 +130,28 @@ def _with_widened_avg_pool3d(op, x, *args, **kwargs):
     def widened(v, *a, **kw):
         return native(v.float(), *a, **kw).to(v.dtype)
 
-    F.avg_pool3d = widened
-    try:
-        return getattr(F, op)(x, *args, **kwargs)
-    finally:
-        F.avg_pool3d = native
+    fn = widened if op == "avg_pool3d" else _lp_pool3d_with(widened)
+    return fn(x, *args, **kwargs)
+
+
+def _lp_pool3d_with(avg_pool3d):
+    """torch's own ``lp_pool3d`` code, its global name ``avg_pool3d`` bound to ``avg_pool3d``.
+
+    A new function object over ``lp_pool3d``'s code and a copy of its module's globals: nothing
+    in ``torch.nn.functional`` changes, so other threads and later calls see torch as shipped.
+    """
+    import types
+
+    import torch.nn.functional as F
+
+    native = F.lp_pool3d
+    if "avg_pool3d" not in native.__code__.co_names or native.__closure__:
+        raise RuntimeError("torch.nn.functional.lp_pool3d no longer calls the module's avg_pool3d; "
+                           "the float16/bfloat16 lp_pool3d reference needs a new way to widen it")
+    scope = dict(native.__globals__, avg_pool3d=avg_pool3d)
+    fn = types.FunctionType(native.__code__, scope, native.__name__, native.__defaults__)
+    fn.__kwdefaults__ = native.__kwdefaults__
+    return fn
 
 
 def _call_jax(case: Case, extra: dict | None = None):

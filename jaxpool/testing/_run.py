@@ -1,6 +1,6 @@
-"""``jaxpool parity``: run :mod:`jaxpool.parity` cases, in worker processes if asked, and report.
+"""``jaxpool parity``: run :mod:`jaxpool.testing.sweep` cases, in worker processes if asked, and report.
 
-A case *passes* when :func:`jaxpool.parity.run_case` returns (values, indices and gradients
+A case *passes* when :func:`jaxpool.testing.sweep.run_case` returns (values, indices and gradients
 within tolerance), *fails* on :class:`jaxpool.testing.Mismatch`, and is an *error* on any
 other exception (jaxpool raising where torch accepted the call counts as an error).
 """
@@ -14,13 +14,13 @@ import multiprocessing
 import sys
 import time
 
-from jaxpool import parity
+from jaxpool.testing import sweep
 from jaxpool.testing import Mismatch
 
 
 @dataclasses.dataclass
 class Result:
-    case: parity.Case
+    case: sweep.Case
     status: str  # "pass", "fail" or "error"
     max_error: float = 0.0
     message: str = ""
@@ -30,18 +30,18 @@ class Result:
 def expand_ops(names) -> list[str]:
     """Operator names from ``--ops``: exact names (``max_pool2d``) or families (``max_pool``)."""
     if not names:
-        return list(parity.OPS)
+        return list(sweep.OPS)
     ops = []
     for name in names:
-        matched = [op for op in parity.OPS if op == name or op[:-2] == name]
+        matched = [op for op in sweep.OPS if op == name or op[:-2] == name]
         if not matched:
-            raise ValueError(f"unknown operator {name!r}; choose from {', '.join(parity.OPS)} "
+            raise ValueError(f"unknown operator {name!r}; choose from {', '.join(sweep.OPS)} "
                              "or a family name without the 1d/2d/3d suffix")
         ops += [op for op in matched if op not in ops]
     return ops
 
 
-def plan(ops, level: str, dtypes=None, per_op: int | None = None) -> tuple[list[parity.Case], list[str]]:
+def plan(ops, level: str, dtypes=None, per_op: int | None = None) -> tuple[list[sweep.Case], list[str]]:
     """The cases to run and the operators skipped because none of ``dtypes`` applies to them.
 
     A dtype applies to an operator when the default sweep of that operator uses it (integer
@@ -51,19 +51,19 @@ def plan(ops, level: str, dtypes=None, per_op: int | None = None) -> tuple[list[
     for op in ops:
         wanted = None
         if dtypes:
-            supported = {c.dtype for c in parity.cases([op], level="quick")} | set(parity.FLOAT_DTYPES)
+            supported = {c.dtype for c in sweep.cases([op], level="quick")} | set(sweep.FLOAT_DTYPES)
             wanted = tuple(d for d in dtypes if d in supported)
             if not wanted:
                 skipped.append(op)
                 continue
-        selected += list(parity.cases([op], level=level, dtypes=wanted, per_op=per_op))
+        selected += list(sweep.cases([op], level=level, dtypes=wanted, per_op=per_op))
     return selected, skipped
 
 
-def run_one(case: parity.Case) -> Result:
+def run_one(case: sweep.Case) -> Result:
     start = time.perf_counter()
     try:
-        comparison = parity.run_case(case)
+        comparison = sweep.run_case(case)
     except Mismatch as e:
         return Result(case, "fail", message=str(e), seconds=time.perf_counter() - start)
     except Exception as e:  # noqa: BLE001  (reported, never hidden)

@@ -9,7 +9,10 @@ For users verifying their own ports, and used by jaxpool's own tests and ``jaxpo
         np.random.randn(2, 3, 9, 9).astype(np.float32),
     )
 
-PyTorch is imported only when these functions run.
+PyTorch is imported only when these functions run.  The rest of jaxpool's parity tooling lives
+beside this module, out of the operators' import path: :mod:`jaxpool.testing.sweep` (every
+operator's cases, and the PyTorch references they run) and ``jaxpool.testing._run`` (the runner
+and report of ``jaxpool parity``).
 """
 
 from __future__ import annotations
