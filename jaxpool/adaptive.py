@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import jax.numpy as jnp
 import numpy as np
 
-from jaxpool import _args, _bind, _engine, windows
+from jaxpool import _args, _bind, _large, windows
 from jaxpool.avg_pool import _divided_sum
 from jaxpool.max_pool import _max_over
 
@@ -70,7 +70,7 @@ def adaptive_avg_pool(input, output_size, *, ndim: int, channels_last: bool = Fa
     ndim_batched = len(layout.batch_shape(input.shape))
     divisor = np.ones((), np.int64)
     for axis, w in tables.items():  # O(1) or O(out) constants, or counts computed on the device
-        divisor = divisor * _engine.inside_counts_along(w, axis, ndim_batched)
+        divisor = divisor * _large.inside_counts_along(w, axis, ndim_batched)
     return layout.unbatch(_divided_sum(layout.batch(input), tables, divisor))
 
 

@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from jaxpool import _args, _bind, _engine
+from jaxpool import _args, _bind, _execute, _taps
 from jaxpool._fixed import fixed_tables
 
 
@@ -95,14 +95,14 @@ def window_divisor(tables, ndim: int, count_include_pad: bool) -> np.ndarray:
     divisor = np.ones((), np.int64)
     for axis, w in tables.items():
         counts = w.padded_counts if count_include_pad else w.inside_counts
-        divisor = divisor * _engine.along(counts, axis, ndim)
+        divisor = divisor * _taps.along(counts, axis, ndim)
     return divisor
 
 
 def _divided_sum(x, tables, divisor: np.ndarray):
     x = jnp.asarray(x)  # numpy float64 becomes float32 here unless x64 is on
     acc = accumulation_dtype(x.dtype)
-    total = _engine.window_sum(x.astype(acc), tables)
+    total = _execute.window_sum(x.astype(acc), tables)
     if jnp.issubdtype(acc, jnp.integer):
         return lax.div(total, jnp.asarray(divisor, acc))  # C++ integer division truncates
     return (total / jnp.asarray(divisor, acc)).astype(x.dtype)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from jaxpool import _args, _bind, _engine
+from jaxpool import _args, _bind, _execute, _taps
 from jaxpool._fixed import fixed_tables
 
 
@@ -45,10 +45,10 @@ def _max_over(input, layout: _args.Layout, tables, return_indices: bool, op: str
     """Apply ``window_max`` over validated tables; shared with adaptive max pooling."""
     spatial = layout.spatial_shape(input)
     # irregular (adaptive) windows fold by flat index, using the plane size as a value
-    irregular = any(not _engine._regular(w) for w in tables.values())
+    irregular = any(not _taps.is_regular(w) for w in tables.values())
     index_dtype = _args.index_dtype(spatial, op, size_too=irregular) if return_indices else None
     strides = layout.plane_strides(spatial)
-    values, indices = _engine.window_max(layout.batch(input), tables, strides, index_dtype)
+    values, indices = _execute.window_max(layout.batch(input), tables, strides, index_dtype)
     if return_indices:
         return layout.unbatch(values), layout.unbatch(indices)
     return layout.unbatch(values)

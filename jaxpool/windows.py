@@ -4,7 +4,7 @@ PyTorch's pooling operators are all *separable*: the window of an N-d output cel
 Cartesian product of one 1-d window per spatial axis.  This module computes those 1-d windows
 with numpy, from shapes and arguments alone, so they are constants at trace time and can be
 printed, plotted and compared.  Every operator in jaxpool is "build tables here, then reduce
-over them" (see :mod:`jaxpool._engine`).
+over them" (see :mod:`jaxpool._portable`).
 
 A window is described by *taps*: output ``i`` reads input positions
 ``starts[i] + j * dilation`` for ``j < lengths[i]``.  A tap is *valid* when its position lies
@@ -88,7 +88,7 @@ class AxisWindows:
 
         This table costs ``out * max_length``: the engine asks for it only on tables
         :meth:`trimmed` to the taps that some window has in bounds, and only for routes
-        whose tap count is bounded (see :mod:`jaxpool._engine`).
+        whose tap count is bounded (see :mod:`jaxpool._portable`).
         """
         taps = np.arange(self.max_length, dtype=np.int64)
         return _read_only(self.starts.astype(np.int64)[:, None] + taps[None, :] * self.dilation)

@@ -65,7 +65,7 @@ def test_every_dtype(case):
 
 
 # Stride-1 max windows padded along the minor axis fold from one lowest-filled padded copy
-# (_engine._fold_padded), up to MAX_PADDED_FOLD_TAPS taps: 3x3 and 5x5 in 2-d, 3x3x3 in 3-d,
+# (_cpu_max_direct._fold_padded), up to MAX_PADDED_FOLD_TAPS taps: 3x3 and 5x5 in 2-d, 3x3x3 in 3-d,
 # dilated, with a strided major axis, channels-last and unbatched; values, indices, gradients.
 PADDED_FOLD_CASES = [
     parity.Case(op, shape, args, (("return_indices", True),), dtype, values, channels_last, seed=11)

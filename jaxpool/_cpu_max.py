@@ -1,0 +1,58 @@
+"""TODO"""
+
+from __future__ import annotations
+
+
+import jax
+import jax.numpy as jnp
+
+from jaxpool import _cpu_barriers, _cpu_max_adaptive, _cpu_max_axis, _cpu_max_direct, _large, _portable, _taps
+from jaxpool.windows import AxisWindows
+
+
+def window_max(
+    x: jax.Array,
+    tables: dict[int, AxisWindows],
+    plane_strides: dict[int, int],
+    index_dtype=None,
+) -> tuple[jax.Array, jax.Array | None]:
+    """Max of every window and, if ``index_dtype`` is given, its flat index in the plane.
+
+    ``plane_strides[axis]`` is the flat-index stride of a spatial axis within one input plane
+    (for NCHW: ``{3: 1, 2: W}``); irregular windows route their gradient by that index even
+    when no index is returned (:func:`_cpu_max_adaptive.values_routed_by_index`).  Indices follow PyTorch CPU:
+    first maximum in row-major order, last NaN if any.  Every window must hold at least one
+    in-bounds cell; the first one is always taken, so a window of ``-inf`` (or of the _taps.lowest
+    integer) reports, and passes its gradient to, its first in-bounds cell, as PyTorch does.
+
+    The fold runs on ``stop_gradient(x)``; the derivative is attached by :func:`_taps.route_to_chosen` as
+    "the tangent at the chosen tap", which transposes to one masked pad per tap (a masked
+    (A plain ``lax.reduce_window`` or
+    ``jnp.max`` forward is not used: XLA:CPU's vectorised max can drop a NaN; large axes
+    reduce ``(value, position)`` pairs with PyTorch's rule instead, :func:`_large.max_large`.)
+
+    The tables are :meth:`~jaxpool.windows.AxisWindows.trimmed` first: a tap out of bounds in
+    every window is never chosen.
+    """
+    indexed = index_dtype is not None
+    tables = {a: w.trimmed() for a, w in tables.items()}
+    large = any(_large.is_large(w) for w in tables.values())
+    if not large and _cpu_max_direct.folds_directly(tables, x.ndim):
+        return _cpu_max_direct.max_direct(x, tables, plane_strides, index_dtype)
+    if not large and _cpu_max_adaptive.index_major_first(tables):
+        if indexed:
+            return _cpu_max_adaptive.max_major_first(x, tables, plane_strides, index_dtype)
+        if jnp.issubdtype(x.dtype, jnp.floating) and _taps.plane_size(x, tables) < 2**31:
+            return _cpu_max_adaptive.values_routed_by_index(x, tables, plane_strides), None
+    best, index = x, None
+    for n, (axis, w) in enumerate(sorted(tables.items(), reverse=True)):
+        if n and index is not None:
+            index = _cpu_barriers.kept(index)  # and the values, inside _cpu_max_axis.max_axis (not their gradient path)
+        stride = plane_strides[axis] if indexed else None
+        if _large.is_large(w):
+            best, index = _large.max_large(best, index, w, axis, stride, index_dtype)
+        elif w.max_length > _taps.MAX_UNROLLED_TAPS:
+            best, index = _portable.max_axis_windowed(best, index, w, axis, stride, index_dtype)
+        else:
+            best, index = _cpu_max_axis.max_axis(best, index, w, axis, stride, index_dtype, keep=bool(n and index is not None))
+    return best, index
