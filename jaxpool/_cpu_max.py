@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 
 import jax
 import jax.numpy as jnp
@@ -22,7 +23,7 @@ def window_max(
     (for NCHW: ``{3: 1, 2: W}``); irregular windows route their gradient by that index even
     when no index is returned (:func:`_cpu_max_adaptive.values_routed_by_index`).  Indices follow PyTorch CPU:
     first maximum in row-major order, last NaN if any.  Every window must hold at least one
-    in-bounds cell; the first one is always taken, so a window of ``-inf`` (or of the _taps.lowest
+    in-bounds cell; the first one is always taken, so a window of ``-inf`` (or of the lowest
     integer) reports, and passes its gradient to, its first in-bounds cell, as PyTorch does.
 
     The fold runs on ``stop_gradient(x)``; the derivative is attached by :func:`_taps.route_to_chosen` as
@@ -36,14 +37,13 @@ def window_max(
     """
     indexed = index_dtype is not None
     tables = {a: w.trimmed() for a, w in tables.items()}
-    large = any(_large.is_large(w) for w in tables.values())
-    if not large and _cpu_max_direct.folds_directly(tables, x.ndim):
+    tactic = choose(tables, x.ndim, indexed, jnp.issubdtype(x.dtype, jnp.floating))
+    if tactic == "direct":
         return _cpu_max_direct.max_direct(x, tables, plane_strides, index_dtype)
-    if not large and _cpu_max_adaptive.index_major_first(tables):
-        if indexed:
-            return _cpu_max_adaptive.max_major_first(x, tables, plane_strides, index_dtype)
-        if jnp.issubdtype(x.dtype, jnp.floating) and _taps.plane_size(x, tables) < 2**31:
-            return _cpu_max_adaptive.values_routed_by_index(x, tables, plane_strides), None
+    if tactic == "major_first":
+        return _cpu_max_adaptive.max_major_first(x, tables, plane_strides, index_dtype)
+    if tactic == "routed_by_index":
+        return _cpu_max_adaptive.values_routed_by_index(x, tables, plane_strides), None
     best, index = x, None
     for n, (axis, w) in enumerate(sorted(tables.items(), reverse=True)):
         if n and index is not None:
@@ -56,3 +56,28 @@ def window_max(
         else:
             best, index = _cpu_max_axis.max_axis(best, index, w, axis, stride, index_dtype, keep=bool(n and index is not None))
     return best, index
+
+
+ROUTES = {
+    "direct": "every N-d tap folded at once, block by block over windows with the same in-bounds "
+              "taps (or from one padded copy for stride-1 windows padded along the minor axis); "
+              "gradient per stride phase",
+    "major_first": "irregular windows: major axes first over whole-row slices, later axes by "
+                   "value then flat index; gradient one output-sized scatter at the flat index",
+    "routed_by_index": "irregular windows, values only: per-axis folds forward, gradient one "
+                       "output-sized scatter at the flat index",
+    "per_axis": "axis by axis (minor first), each fold behind a fusion barrier",
+}
+
+
+def choose(tables: dict[int, AxisWindows], ndim: int, indexed: bool, floating: bool) -> str:
+    """The tactic :func:`window_max` takes for trimmed ``tables`` (a key of :data:`ROUTES`)."""
+    large = any(_large.is_large(w) for w in tables.values())
+    if not large and _cpu_max_direct.folds_directly(tables, ndim):
+        return "direct"
+    if not large and _cpu_max_adaptive.index_major_first(tables):
+        if indexed:
+            return "major_first"
+        if floating and math.prod(w.input_size for w in tables.values()) < 2**31:
+            return "routed_by_index"
+    return "per_axis"

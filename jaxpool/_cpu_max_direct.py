@@ -97,7 +97,7 @@ def _fold_padded(x, tables: dict[int, AxisWindows], combos: dict, axes):
     slice of one copy of ``x`` padded along ``axes`` with the dtype's lowest value.
 
     As PyTorch does, the fold starts from the lowest value and each window's first in-bounds
-    tap, and takes a tap when ``val > best or isnan(val)``; a padded tap holds the _taps.lowest
+    tap, and takes a tap when ``val > best or isnan(val)``; a padded tap holds the lowest
     value and is never taken, so a window of ``-inf`` keeps its first in-bounds cell.  Used
     where :func:`_cpu_sum.padded_once` pads a sum: the blocks of :func:`_fold_blocks` are then
     concatenated along the minor axis, and XLA:CPU writes the blocks out and then copies

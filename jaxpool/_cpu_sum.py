@@ -229,3 +229,22 @@ def _sum_axis(x: jax.Array, w: AxisWindows, axis: int) -> jax.Array:
                    tangent=lambda t: _portable.sum_taps(t, w, axis, pieces=True))(x)
 
 
+
+
+def route(tables: dict[int, AxisWindows], ndim: int, floating: bool) -> str:
+    """What :func:`window_sum` does with ``tables``, in words (one phrase per tactic used)."""
+    tables = {a: w.trimmed() for a, w in tables.items()}
+    parts = [f"axis {a}: table-free reduction (large axis)" for a, w in tables.items() if _large.is_large(w)]
+    tables = {a: w for a, w in tables.items() if not _large.is_large(w)}
+    tiled = {a: t for a, w in tables.items() if (t := _taps.tiling_range(w)) is not None}
+    dotted = [a for a, w in tables.items() if a not in tiled and _dot_is_cheaper(w)]
+    if tiled:
+        parts.append(f"axes {sorted(tiled)}: tiling windows summed as strided slices or a reshape")
+    if floating and dotted:
+        parts.append(f"axes {dotted}: irregular, derivative as products with the 0/1 window matrix")
+    if padded_once(tables, tiled, ndim):
+        parts.append("stride-1 padded axes read from one padded copy")
+    rest = [a for a in tables if a not in tiled]
+    if rest:
+        parts.append(f"axes {sorted(rest)}: tap by tap (strided slices, stride-phase derivative)")
+    return "; ".join(parts)

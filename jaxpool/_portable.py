@@ -147,3 +147,21 @@ def max_axis_windowed(x, index, w, axis, stride, index_dtype):
     hit = lax.broadcasted_iota(jnp.int32, xw.shape, axis + 1) == jnp.expand_dims(chosen, axis + 1)
     picked = jnp.sum(jnp.where(hit, tap_index, 0), axis=axis + 1, dtype=index_dtype)
     return best, picked
+
+
+def route(tables: dict[int, AxisWindows], reduction: str) -> str:
+    """What :func:`window_sum` / :func:`window_max` do with ``tables``, in words, per axis."""
+    parts = []
+    for axis, w in sorted(tables.items(), reverse=True):
+        w = w.trimmed()
+        if _large.is_large(w):
+            how = "table-free reduce_window/reduce" if _taps.is_regular(w) else "device-built gather"
+        elif reduction == "sum":
+            how = "reduce_window add" if _taps.is_regular(w) else "tap sum (slices / static gathers)"
+        elif w.max_length > MAX_UNROLLED_TAPS:
+            how = "windows gathered, variadic reduce by PyTorch's rule"
+        else:
+            how = f"scan fold of {w.max_length} taps" + (
+                ", stride-phase gradient" if _taps.is_regular(w) and _taps.tiling_range(w) is None else "")
+        parts.append(f"axis {axis}: {how}")
+    return "; ".join(parts)

@@ -39,7 +39,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxpool import _args, _bind, _execute, _taps
-from jaxpool._fixed import fixed_tables
+from jaxpool.plan import fixed_tables
 
 
 def stochastic_pool(input, kernel_size, stride=None, padding=0, *, ndim: int, key=None,
