@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 import jaxpool
+from jaxpool import config
 
 X2 = jnp.asarray(np.random.default_rng(0).standard_normal((2, 3, 33, 31)), jnp.float32)
 X1 = jnp.asarray(np.random.default_rng(1).standard_normal((2, 3, 40)), jnp.float32)
@@ -259,3 +260,31 @@ def test_stride_one_padded_max_concatenates_nothing(name):
         spatial = shape[len(shape) - len(padding):]
         copy = math.prod(lead) * math.prod(n + 2 * p for n, p in zip(spatial, padding))
         assert compiled.memory_analysis().temp_size_in_bytes == 4 * copy + math.prod(windows)
+
+
+# The portable core (forced on CPU here): no fusion barrier (an integer remainder), and its
+# backward passes have no scatter either, except upsampling adaptive max, whose gradient adds
+# each window's cotangent at its chosen tap, (N, C, rows, out * taps) updates.
+PORTABLE_SCATTERS = {"adaptive_max_pool2d_up"}
+
+
+@pytest.mark.parametrize("name", OPS)
+def test_portable_core_has_no_barrier_and_no_scatter_backward(name):
+    x, fn = OPS[name]
+    with config.force_portable():
+        text = _backward_hlo(x, fn)
+    assert "remainder" not in text
+    assert ("scatter" in text) == (name in PORTABLE_SCATTERS)
+
+
+def test_plans_name_the_route_each_platform_runs():
+    """The plan's routes are the executors' own choice (:func:`jaxpool._cpu_max.choose`)."""
+    from jaxpool._explain import plan_of
+
+    routes = dict(plan_of("max_pool2d", (33, 31), 3, 2, 1).routes)
+    assert "every N-d tap folded at once" in routes["cpu"] and "portable core" in routes["gpu/tpu"]
+    routes = dict(plan_of("adaptive_max_pool2d", (33, 31), 5, True).routes)
+    assert "major axes first" in routes["cpu"]
+    with config.force_portable():
+        routes = dict(plan_of("avg_pool2d", (33, 31), 3, 2, 1).routes)
+    assert routes["cpu (forced portable)"] == routes["gpu/tpu"]
