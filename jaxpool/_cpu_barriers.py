@@ -1,7 +1,13 @@
-"""TODO"""
+"""XLA:CPU fusion barriers: integer identities that XLA's fusion cost model will not duplicate.
+
+XLA fuses a cheap producer into every consumer, so a value read by two consumers (the output
+and the gradient) or per tap of the next axis is recomputed there.  On XLA:CPU, an integer
+remainder is costed as expensive and never duplicated; each function here is the identity
+written as one, so its operand is computed once and written.  On GPU/TPU these would be extra
+passes over memory, so only the CPU tactics use them (docs/performance.md, items 2, 7, 9, 13).
+"""
 
 from __future__ import annotations
-
 
 import jax.numpy as jnp
 import numpy as np

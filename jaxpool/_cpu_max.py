@@ -1,4 +1,11 @@
-"""TODO"""
+"""Window max and PyTorch's indices, XLA:CPU tactics: which one runs (:func:`choose`).
+
+* :mod:`jaxpool._cpu_max_direct` (regular windows, few taps) beats an axis-by-axis fold, whose
+  per-axis intermediate and padded taps XLA:CPU writes out (item 9);
+* :mod:`jaxpool._cpu_max_adaptive` (irregular windows) beats gathering taps along the minor axis,
+  which XLA:CPU writes index-major (item 8);
+* otherwise :mod:`jaxpool._cpu_max_axis`, the portable per-axis fold behind fusion barriers.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,9 @@
-"""TODO"""
+"""Max and index of irregular (adaptive) windows on XLA:CPU: major axes first.
+
+Beats folding the minor axis first, whose gathered taps XLA:CPU writes index-major (33 -> 5
+twice as fast, docs/performance.md item 8); the gradient is one output-sized scatter-add at the
+flat index, which beats routing per axis (every input cell computed from the cotangent).
+"""
 
 from __future__ import annotations
 

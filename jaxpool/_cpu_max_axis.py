@@ -1,4 +1,8 @@
-"""TODO"""
+"""One axis of a max fold on XLA:CPU: the portable fold (:mod:`jaxpool._portable`) with the
+choice behind a fusion barrier (:mod:`jaxpool._cpu_barriers`), which beats XLA:CPU redoing the
+fold inside the gradient's loop; irregular windows fold only the choice, which beats a fold
+with several outputs (XLA:CPU writes every gathered tap out).
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,17 @@
-"""TODO"""
+"""Window sums, XLA:CPU tactics (the route ``lax.platform_dependent`` takes on CPU).
+
+Each beats the portable tap sum / ``reduce_window`` on XLA:CPU (figures in docs/performance.md):
+
+* tiling windows (``kernel == stride``) as one strided slice per tap: XLA:CPU reduces a
+  reshape's small minor axes with a scalar loop (item 4);
+* global windows as a matrix-vector product with ones (item 4);
+* irregular adaptive windows differentiated as products with the 0/1 window matrix: XLA:CPU's
+  matrix kernels beat its scatter-adds (item 7);
+* stride-1 windows padded along the minor axis read one padded copy: tap by tap, XLA:CPU
+  writes every padded tap out (item 11);
+* strided windows differentiated per stride phase: a strided slice's transpose is an interior
+  pad that XLA:CPU evaluates per tap (item 10).
+"""
 
 from __future__ import annotations
 

@@ -65,6 +65,20 @@ def found_windows(op: str, input_size, *args, samples=None, seed=None, dtype="fl
 PLANNED = ("max_pool", "avg_pool", "lp_pool", "max_unpool", "adaptive_avg_pool", "adaptive_max_pool")
 
 
+def plan_text(op: str, input_size, *args, **kwargs) -> str:
+    """What ``jaxpool explain --plan`` prints: the operator's :class:`~jaxpool.plan.Plan`."""
+    family = op[:-2]
+    if family == "fractional_max_pool":
+        return (f"plan of {op}: windows drawn per (N, C) plane from its samples at run time; one route "
+                "on every platform: taps gathered per axis, variadic reduce by PyTorch's rule, gradient "
+                "to the chosen cell")
+    if family == "stochastic_pool":
+        return (f"plan of {op}: {family}'s fixed windows (above); training: taps sampled by their "
+                "weights, one route on every platform; evaluation: window sums on the routes of avg_pool")
+    kwargs = {k: v for k, v in kwargs.items() if k not in ("samples", "seed", "dtype")}
+    return str(plan_of(op, input_size, *args, **kwargs))
+
+
 def plan_of(op: str, input_size, *args, **kwargs):
     """The :class:`jaxpool.plan.Plan` that ``jaxpool.<op>`` executes on an input of spatial size
     ``input_size`` (batch and channels 1), with the operator's own arguments after the input

@@ -1,4 +1,12 @@
-"""TODO"""
+"""Axes whose tap tables would be large: reduced with O(outputs + in-bounds taps) work, no table.
+
+Huge kernels, global windows over long axes, adaptive windows by the million.  Regular windows
+are one ``lax.reduce_window`` (one ``lax.reduce`` for a single window); irregular ones gather
+``(out, taps)`` cells whose positions are computed on the device from O(min(in, out))
+constants (a large constant costs XLA seconds to compile).  Max reduces ``(value, position)``
+pairs with PyTorch's rule and routes its derivative through the chosen cell.  Used by both
+routes (:mod:`jaxpool._portable`, :mod:`jaxpool._cpu_sum`, :mod:`jaxpool._cpu_max`).
+"""
 
 from __future__ import annotations
 

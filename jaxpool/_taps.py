@@ -1,4 +1,16 @@
-"""TODO"""
+"""Building blocks every executor shares: static takes, PyTorch's scan rule, the chosen-tap JVP.
+
+Platform-neutral pieces of the algorithm over :class:`~jaxpool.windows.AxisWindows` tables:
+
+* a *tap* ``j`` of an axis is the input at ``starts + j * dilation`` for every window, taken as
+  one strided slice (an arithmetic progression), a few slices (periodic positions, runs) or a
+  static gather (:func:`take_positions`); positions outside the input read zero;
+* PyTorch's max scan rule ``val > best or isnan(val)`` (:func:`scan_takes`, :func:`scan_fold_axis`)
+  and its associative form over ``(value, position)`` pairs (:func:`torch_argmax_combine`);
+* the derivative of a max as "the tangent at the chosen tap" (:func:`route_to_chosen`), and the
+  stride-phase split that lets its transpose avoid an interior pad per tap (:func:`phase_taps`);
+* linear maps differentiated as another form of the same map (:func:`linear_as`).
+"""
 
 from __future__ import annotations
 
