@@ -17,8 +17,7 @@ from jax import lax
 # Stride-1 max windows padded along the minor axis fold up to this many N-d taps at once from
 # one padded copy (_cpu_max_direct._fold_padded; Inception's and SPP's 3x3 to 9x9, 3-D 3x3x3), where
 # axis by axis XLA:CPU writes every padded tap out and refolds the earlier axes per tap
-# (3x3x3/1/1 of (4, 32, 32, 64, 64), warm, interleaved: forward 168 -> 70 ms, f+b 311 -> 188;
-# 9x9/1/4 of (8, 256, 20, 20): f+b 98 -> 29 ms).  The tap choice stays int8 (choice_dtype).
+# (docs/performance.md, item 14).  The tap choice stays int8 (choice_dtype).
 MAX_PADDED_FOLD_TAPS = 100
 
 
@@ -49,8 +48,7 @@ def materialised(chosen, taps: int):
 
     The choice is stored as ``int8`` when the tap count allows (every unrolled fold does): it
     is the only temporary of a fixed max pool's forward+backward, and a fresh buffer costs its
-    page faults on every call (ResNet's 3x3/2 of (16, 64, 112, 112): 12.2 -> 3.1 MiB; the
-    consumers widen it inside their own loops).
+    page faults on every call (item 13; the consumers widen it inside their own loops).
     """
     divisor = taps + 1
     while divisor & (divisor - 1) == 0:  # XLA rewrites a power-of-two remainder as a cheap `and`

@@ -32,8 +32,7 @@ def max_major_first(x, tables, plane_strides, index_dtype):
     """Max and flat index of irregular windows, the major axes first and the minor axis last.
 
     The first axis folds the whole input, and along a major axis a tap is a run of whole rows;
-    folding the minor axis first (gathers across each row) was about twice as slow (33 -> 5:
-    20 -> 10 ms).  PyTorch's pick is the maximum of a total order, "NaN above all values,
+    folding the minor axis first (gathers across each row) was about twice as slow (item 8).  PyTorch's pick is the maximum of a total order, "NaN above all values,
     later NaN above earlier; otherwise larger value, and on ties the smaller flat index", so
     any axis order gives its cell: the first axis folds with PyTorch's scan rule (which is
     that order along one axis) and records the chosen cell (:func:`_scan_fold`); every later
@@ -71,8 +70,7 @@ def _per_window(arrays, w: AxisWindows, axis: int, reduce):
 
     Few windows are reduced one by one over static slices and concatenated, so every tap is
     one slice of whole rows, which XLA:CPU vectorises; a gathered tap, or one made of slice
-    pieces, is several times slower (33 -> 5: the first fold 3-4 -> 1.4 ms, the minor axis
-    with indices 4.5 -> 1.5 ms).  Many windows take each tap for all of them at once, as a
+    pieces, is several times slower (item 8).  Many windows take each tap for all of them at once, as a
     slice where it is one and a gather otherwise.
     """
     last = w.starts + w.lengths - 1
@@ -171,10 +169,8 @@ def _route_at_index(x, best, index, axes):
     """``best`` (computed from ``stop_gradient(x)``) with the derivative of "``x`` at
     ``index``", the flat offset of every window's chosen cell in its plane (the spatial
     ``axes``, contiguous).  The tangent is a gather; its transpose, the gradient, is one
-    scatter-add of the output-sized cotangent into each plane, as PyTorch's backward: XLA:CPU
-    scatters 200k updates into a 35 MB gradient in 2-5 ms more than it takes to write the
-    zeros, where routing per axis computed every input cell from the cotangent (33 -> 5 with
-    indices: forward+backward 29-56 -> 27-40 ms, torch 23-33).
+    scatter-add of the output-sized cotangent into each plane, as PyTorch's backward, where
+    routing per axis computed every input cell from the cotangent (item 8).
     """
     return _taps.route_to_chosen(x, best, index, functools.partial(_at_flat_index, axes=axes))
 
@@ -183,9 +179,9 @@ def _at_flat_index(t, index, axes):
     """Linear in ``t``: ``t`` at every window's flat in-plane ``index`` (``axes`` contiguous).
 
     A batched gather per plane, so GSPMD partitions it (and its scatter) over batch and
-    channels.  Flattening ``t`` whole made the scatter 2-5 ms cheaper on one CPU device
+    channels.  Flattening ``t`` whole made the scatter cheaper on one CPU device
     (one index per update instead of three), but under a batch split GSPMD all-gathers
-    a flat operand.
+    a flat operand (item 8).
     """
     first, n = axes[0], len(axes)
 

@@ -35,15 +35,13 @@ def max_direct(x, tables, plane_strides, index_dtype):
     output, the chosen tap numbers and, in a backward pass, the gradient (an intermediate the
     size of the input after one axis costs its page faults on every call on XLA:CPU).
     The fold runs block by block over windows with the same in-bounds taps
-    (:func:`_fold_blocks`), so no tap is padded: ResNet's 3x3/2 with padding 1 forward
-    3.3-3.5 ms on a quiet machine, where the axis-by-axis fold took 9.6-9.9 ms (its padded
-    taps and its first axis' result written out).  Stride-1 windows padded along the minor
+    (:func:`_fold_blocks`), so no tap is padded, where the axis-by-axis fold wrote its padded taps and its first
+    axis' result out (docs/performance.md, item 9).  Stride-1 windows padded along the minor
     axis, whose blocks would be concatenated along it, read one padded copy of the input
     instead (:func:`_fold_padded`).  Windows that tile every axis route the gradient by a masked reshape
     (:func:`_chosen_tiled_taps`); other regular windows by stride phases
     (:func:`_portable.chosen_phase_taps`), reading the values again at the choice so that XLA writes
-    the choice once instead of redoing the fold inside the gradient's loop (forward+backward
-    170 ms without), and interleaving the phases once where per-tap strided slices would
+    the choice once instead of redoing the fold inside the gradient's loop, and interleaving the phases once where per-tap strided slices would
     transpose to interior pads that every input cell evaluates.
     """
     axes = sorted(tables)
@@ -106,8 +104,7 @@ def _fold_padded(x, tables: dict[int, AxisWindows], combos: dict, axes):
     value and is never taken, so a window of ``-inf`` keeps its first in-bounds cell.  Used
     where :func:`_cpu_sum.padded_once` pads a sum: the blocks of :func:`_fold_blocks` are then
     concatenated along the minor axis, and XLA:CPU writes the blocks out and then copies
-    them (3x3/1/1 of (16, 64, 112, 112), warm allocator, interleaved: forward 21 -> 11.6 ms,
-    forward+backward 152 -> 36 ms; docs/performance.md, item 14).
+    them (docs/performance.md, item 14).
     """
     dims = sorted(tables)
     dtype = _cpu_barriers.choice_dtype(math.prod(tables[a].max_length for a in dims))
@@ -160,8 +157,7 @@ def _by_blocks(x, tables: dict[int, AxisWindows], combos: dict, reduce):
     the first of them is each window's first in-bounds cell: ``taps`` lists ``(row-major tap
     number, slice)`` for those taps in order, so a scan needs neither masks nor padded taps;
     ``part(a)`` is an output-sized ``a``'s block.  Padding a tap instead made XLA:CPU write
-    every padded tap out (ResNet's 3x3/2 with padding 1: five 13 MB temporaries per call,
-    each a fresh allocation whose pages fault in).
+    every padded tap out, each a fresh allocation whose pages fault in (item 9).
     """
     axes = sorted(tables)
 

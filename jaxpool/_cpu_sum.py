@@ -88,9 +88,7 @@ def padded_input(x, tables: dict[int, AxisWindows], axes, fill=0):
     """``x`` padded once with ``fill`` along ``axes`` and the tables of the padded input.
 
     The values of the sums chosen by :func:`padded_once` read their taps as plain slices of
-    this copy: 3x3/1/1 averages of (16, 192, 28, 28) 4.7-5.2 -> 2.6-3.1 ms, of
-    (16, 64, 112, 112) 47-53 -> 11.4-14.4 ms, 3x3x3/1/1 of (2, 32, 32, 32, 32) 7.1-8.1 -> 2.4-3.4 ms
-    (warm allocator; the copy is one more input-sized temporary).  The derivative stays
+    this copy (docs/performance.md, item 11; the copy is one more input-sized temporary).  The derivative stays
     tap by tap (:func:`window_sum`): differentiating the copy made no gradient faster.
     """
     if not axes:
@@ -168,9 +166,8 @@ def _sum_tiled(x, tables, tiled):
 
     * at most ``_taps.MAX_UNROLLED_TAPS`` N-d taps: a sum of strided slices, one per tap in
       PyTorch's row-major order.  XLA:CPU reduces a reshape's size-2..4 minor axes by a
-      scalar loop: 2x2 tiles of (32, 512, 14, 14) took 8-10 ms as a reshape-reduce and
-      0.5-2.5 ms as four slices (whose own transpose, a sum of interior pads, is slower than
-      the reshape's broadcast);
+      scalar loop, several times slower than the slices (whose own transpose, a sum of
+      interior pads, is slower than the reshape's broadcast);
     * one window over every trailing axis (global pooling), floating point: a matrix-vector
       product with ones, 25-30% faster than the row reduction for (64, 2048, 7, 7);
     * otherwise the reshape-reduce.
@@ -226,10 +223,9 @@ def _sum_axis(x: jax.Array, w: AxisWindows, axis: int) -> jax.Array:
     The sum is linear, so its tangent is the same sum of the tangent; computing that one
     from slices makes the gradient a sum of pads instead of a gather's scatter-add.  Strided
     regular windows take the tangent's taps from stride phases (:func:`_taps.sum_phase_taps`):
-    a strided slice transposes to an interior pad that XLA writes out per tap (3-d
-    17 -> 4 forward+backward: 2.4 -> 1.0 ms, torch 2.2; LP 3x3/2: 10.4 -> 7.1 ms).  The
+    a strided slice transposes to an interior pad that XLA writes out per tap (item 10).  The
     values take irregular taps as slice pieces along the minor (last) axis, where XLA:CPU
-    writes a gather index-major and transposes it back (33 -> 7: 4.6 -> 1.5 ms forward),
+    writes a gather index-major and transposes it back (item 7),
     and gather them along the other axes, where slice pieces would be recomputed per tap.
     """
     if _taps.is_regular(w):

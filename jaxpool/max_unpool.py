@@ -130,8 +130,7 @@ def _blocks(x, hit):
     cell's index.  The values are one select and a reshape; the derivative (:func:`_block_taps`)
     places each tap by an interior pad, whose transpose, the gradient, reads the output
     gradient as one strided slice per tap.  The transpose of the reshape form reduced the
-    blocks' size-2 minor axes, which XLA:CPU does slowly (SegNet: 3-5 ms of a ~9 ms
-    forward+backward).
+    blocks' size-2 minor axes, which XLA:CPU does slowly (docs/performance.md, item 15).
     """
     n = (hit.ndim - 2) // 2
     dense = jnp.where(hit, _per_tap(x), jnp.zeros((), x.dtype))
