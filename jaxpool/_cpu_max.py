@@ -33,11 +33,9 @@ def window_max(
     in-bounds cell; the first one is always taken, so a window of ``-inf`` (or of the lowest
     integer) reports, and passes its gradient to, its first in-bounds cell, as PyTorch does.
 
-    The fold runs on ``stop_gradient(x)``; the derivative is attached by :func:`_taps.route_to_chosen` as
-    "the tangent at the chosen tap", which transposes to one masked pad per tap (a masked
-    (A plain ``lax.reduce_window`` or
-    ``jnp.max`` forward is not used: XLA:CPU's vectorised max can drop a NaN; large axes
-    reduce ``(value, position)`` pairs with PyTorch's rule instead, :func:`_large.max_large`.)
+    The fold runs on ``stop_gradient(x)``; the derivative is attached by
+    :func:`jaxpool._taps.route_to_chosen` as "the tangent at the chosen tap".  Large axes reduce
+    ``(value, position)`` pairs with PyTorch's rule (:func:`jaxpool._large.max_large`).
 
     The tables are :meth:`~jaxpool.windows.AxisWindows.trimmed` first: a tap out of bounds in
     every window is never chosen.
@@ -61,7 +59,8 @@ def window_max(
         elif w.max_length > _taps.MAX_UNROLLED_TAPS:
             best, index = _portable.max_axis_windowed(best, index, w, axis, stride, index_dtype)
         else:
-            best, index = _cpu_max_axis.max_axis(best, index, w, axis, stride, index_dtype, keep=bool(n and index is not None))
+            keep = bool(n and index is not None)
+            best, index = _cpu_max_axis.max_axis(best, index, w, axis, stride, index_dtype, keep=keep)
     return best, index
 
 

@@ -32,7 +32,8 @@ def max_major_first(x, tables, plane_strides, index_dtype):
     """Max and flat index of irregular windows, the major axes first and the minor axis last.
 
     The first axis folds the whole input, and along a major axis a tap is a run of whole rows;
-    folding the minor axis first (gathers across each row) was about twice as slow (item 8).  PyTorch's pick is the maximum of a total order, "NaN above all values,
+    folding the minor axis first (gathers across each row) was about twice as slow (item 8).
+    PyTorch's pick is the maximum of a total order, "NaN above all values,
     later NaN above earlier; otherwise larger value, and on ties the smaller flat index", so
     any axis order gives its cell: the first axis folds with PyTorch's scan rule (which is
     that order along one axis) and records the chosen cell (:func:`_scan_fold`); every later

@@ -41,7 +41,8 @@ def max_direct(x, tables, plane_strides, index_dtype):
     instead (:func:`_fold_padded`).  Windows that tile every axis route the gradient by a masked reshape
     (:func:`_chosen_tiled_taps`); other regular windows by stride phases
     (:func:`_portable.chosen_phase_taps`), reading the values again at the choice so that XLA writes
-    the choice once instead of redoing the fold inside the gradient's loop, and interleaving the phases once where per-tap strided slices would
+    the choice once instead of redoing the fold inside the gradient's loop, and interleaving
+    the phases once where per-tap strided slices would
     transpose to interior pads that every input cell evaluates.
     """
     axes = sorted(tables)
@@ -69,8 +70,8 @@ def max_direct(x, tables, plane_strides, index_dtype):
         if all(_taps.tiling_range(w) is not None for w in tables.values()):
             best = _taps.route_to_chosen(x, best, chosen, functools.partial(_chosen_tiled_taps, tables=tables))
         else:
-            best = _taps.route_to_chosen(x, best, chosen, functools.partial(_portable.chosen_phase_taps, tables=tables, taps=combos),
-                          read=read)
+            at = functools.partial(_portable.chosen_phase_taps, tables=tables, taps=combos)
+            best = _taps.route_to_chosen(x, best, chosen, at, read=read)
     return best, index
 
 

@@ -75,7 +75,8 @@ def padded_once(tables: dict[int, AxisWindows], tiled, ndim: int) -> list[int]:
     not empty, a small max fold reads a padded copy too (:func:`_cpu_max_direct._fold_padded`).
     """
     tapwise = [a for a in tables if a not in tiled]
-    axes = [a for a in tapwise if _taps.is_regular(tables[a]) and _taps.window_step(tables[a]) == 1 and has_padding(tables[a])]
+    axes = [a for a in tapwise
+            if _taps.is_regular(tables[a]) and _taps.window_step(tables[a]) == 1 and has_padding(tables[a])]
     return axes if ndim - 1 in axes and len(tapwise) > 1 else []
 
 
