@@ -58,7 +58,7 @@ def reduce_window_config(w: AxisWindows, x: jax.Array, axis: int):
     return x, tuple(dims), tuple(strides), tuple(padding), tuple(dilation)
 
 
-def _whole_axis(w: AxisWindows) -> bool:
+def whole_axis(w: AxisWindows) -> bool:
     """One window reading every cell of the axis (a global window): one plain reduction."""
     return w.output_size == 1 and w.dilation == 1 and int(w.inside_counts[0]) == w.input_size
 
@@ -69,7 +69,7 @@ def sum_large(x: jax.Array, w: AxisWindows, axis: int) -> jax.Array:
 
     Jitted (the table is static, cached tables are the same object), so an eager call compiles
     one program instead of dispatching every step over output-sized arrays."""
-    if _whole_axis(w):
+    if whole_axis(w):
         return jnp.sum(x, axis=axis, keepdims=True, dtype=x.dtype)
     if w.uniform_stride() is not None:
         xs, dims, strides, padding, dilation = reduce_window_config(w, x, axis)
@@ -88,9 +88,9 @@ def max_large(x, index, w: AxisWindows, axis: int, stride, index_dtype):
     xs = lax.stop_gradient(x)
     dtype = _cell_dtype(w)
     low = _taps.lowest(x.dtype)
-    if _whole_axis(w) or w.uniform_stride() is not None:
+    if whole_axis(w) or w.uniform_stride() is not None:
         cells = lax.broadcasted_iota(dtype, xs.shape, axis)
-        if _whole_axis(w):
+        if whole_axis(w):
             best, cell = lax.reduce((xs, cells), (low, dtype(np.iinfo(dtype).max)),
                                     _taps.torch_argmax_combine, (axis,))
             best, cell = jnp.expand_dims(best, axis), jnp.expand_dims(cell, axis)

@@ -38,7 +38,9 @@ def window_sum(x: jax.Array, tables: dict[int, AxisWindows]) -> jax.Array:
     """Sum of the in-bounds cells of every window (padding adds zero), one axis at a time."""
     for axis, w in sorted(tables.items(), reverse=True):
         w = w.trimmed()
-        if _large.is_large(w):
+        if _large.whole_axis(w):  # a global window: a plain reduction (its transpose a broadcast)
+            x = jnp.sum(x, axis=axis, keepdims=True, dtype=x.dtype)
+        elif _large.is_large(w):
             x = _large.sum_large(x, w, axis)
         elif _taps.is_regular(w):
             x = _reduce_window_sum(x, w, axis)
@@ -156,6 +158,8 @@ def route(tables: dict[int, AxisWindows], reduction: str) -> str:
         w = w.trimmed()
         if _large.is_large(w):
             how = "table-free reduce_window/reduce" if _taps.is_regular(w) else "device-built gather"
+        elif reduction == "sum" and _large.whole_axis(w):
+            how = "one reduction (global window)"
         elif reduction == "sum":
             how = "reduce_window add" if _taps.is_regular(w) else "tap sum (slices / static gathers)"
         elif w.max_length > MAX_UNROLLED_TAPS:
