@@ -4,7 +4,7 @@ Same numbers, same indices, same gradients as ``torch.nn.functional``; the windo
 produce them are visible in :mod:`jaxpool.windows`.
 """
 
-from jaxpool import functional, windows
+from jaxpool import _explain, functional, windows
 from jaxpool.adaptive import adaptive_avg_pool, adaptive_max_pool
 from jaxpool.avg_pool import avg_pool
 from jaxpool.convert import from_torch
@@ -15,6 +15,11 @@ from jaxpool.lp_pool import lp_pool
 from jaxpool.max_pool import max_pool
 from jaxpool.max_unpool import max_unpool
 from jaxpool.stochastic import stochastic_pool
+
+# windows.py is the numpy-only bottom layer; the operator-level lookup, which traces the operator
+# and reads its plan, lives above the operators and is offered under its documented name here.
+windows.op_windows = _explain.op_windows
+
 
 def _installed_version() -> str:
     """pyproject.toml holds the version; an uninstalled source tree reports ``0+unknown``."""

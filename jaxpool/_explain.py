@@ -2,7 +2,7 @@
 
 The windows shown are the tables the operator reduces over, built after the operator's own
 argument checks: :func:`jaxpool.windows.op_windows` for the deterministic pools, the fixed
-kernel/stride tables of ``stochastic_pool`` (:func:`jaxpool._fixed.fixed_tables`), and for
+kernel/stride tables of ``stochastic_pool`` (:func:`jaxpool.plan.fixed_tables`), and for
 ``fractional_max_pool`` the intervals :func:`jaxpool.fractional.interval_starts` draws from one
 plane's samples.  Every column is computed with numpy over whole axes, and long tables are
 summarised (first and last rows), so the cost stays in seconds for any input size.
@@ -28,7 +28,17 @@ FRACTIONAL_DTYPES = ("float32", "float64", "float16", "bfloat16")
 # ----------------------------------------------------------------------------- tables
 
 def op_windows(op: str, input_size, *args, **kwargs):
-    """Per-axis :class:`~jaxpool.windows.AxisWindows` of any pooling operator, after its checks.
+    """The windows of ``jaxpool.<op>`` on an input of spatial size ``input_size``, one
+    :class:`~jaxpool.windows.AxisWindows` per axis, read from the plan the operator executes
+    (:func:`plan_of`), e.g. ``op_windows("max_pool2d", (9, 8), 3, 2, 1)``.
+
+    For ``max_unpool{n}d`` the table is indexed by *unpool input* position ``i`` and covers the
+    cells of the unpooled plane that ``i``'s index can address when the indices come from
+    ``max_pool`` with the same kernel, stride and padding: ``[i*stride - padding, +kernel)``.
+
+    >>> from jaxpool import windows
+    >>> [w.describe() for w in windows.op_windows("adaptive_avg_pool1d", 5, 3)]
+    [[(0, 2), (1, 4), (3, 5)]]
 
     ``samples`` (PyTorch's ``_random_samples`` of one plane, ``ndim`` numbers in ``[0, 1)``) or
     ``seed`` (drawn as ``fractional_max_pool`` draws them from ``jax.random.key(seed)`` for a
@@ -48,7 +58,57 @@ def found_windows(op: str, input_size, *args, samples=None, seed=None, dtype="fl
         raise ValueError(f"samples and seed apply to fractional_max_pool2d/3d only, not to {op}")
     if family == "stochastic_pool":
         return _stochastic(op, input_size, *args, **kwargs), None
-    return windows.op_windows(op, input_size, *args, **kwargs), None
+    p = plan_of(op, input_size, *args, **kwargs)
+    return tuple(p.tables[a] for a in p.layout.spatial_axes), None
+
+
+PLANNED = ("max_pool", "avg_pool", "lp_pool", "max_unpool", "adaptive_avg_pool", "adaptive_max_pool")
+
+
+def plan_text(op: str, input_size, *args, **kwargs) -> str:
+    """What ``jaxpool explain --plan`` prints: the operator's :class:`~jaxpool.plan.Plan`."""
+    family = op[:-2]
+    if family == "fractional_max_pool":
+        return (f"plan of {op}: windows drawn per (N, C) plane from its samples at run time; one route "
+                "on every platform: taps gathered per axis, variadic reduce by PyTorch's rule, gradient "
+                "to the chosen cell")
+    if family == "stochastic_pool":
+        return (f"plan of {op}: {family}'s fixed windows (above); training: taps sampled by their "
+                "weights, one route on every platform; evaluation: window sums on the routes of avg_pool")
+    kwargs = {k: v for k, v in kwargs.items() if k not in ("samples", "seed", "dtype")}
+    return str(plan_of(op, input_size, *args, **kwargs))
+
+
+def plan_of(op: str, input_size, *args, **kwargs):
+    """The :class:`jaxpool.plan.Plan` that ``jaxpool.<op>`` executes on an input of spatial size
+    ``input_size`` (batch and channels 1), with the operator's own arguments after the input
+    (after the input and the indices for ``max_unpool``).  The operator is traced abstractly
+    (``jax.eval_shape``: nothing is computed) and its plan recorded, so bad arguments raise the
+    operator's own ``ValueError``/``TypeError`` and the plan is the one it runs.
+
+    ``channels_last`` is accepted and ignored: the layout does not change the windows.
+    """
+    import jax
+    import jax.numpy as jnp
+
+    import jaxpool
+    from jaxpool import _args, plan
+
+    kwargs = {k: v for k, v in kwargs.items() if k != "channels_last"}
+    family, ndim = op[:-2], op[-2:-1]
+    fn = getattr(jaxpool, op, None) if op[-1:] == "d" and ndim in ("1", "2", "3") else None
+    if fn is None or family not in PLANNED:
+        names = ", ".join(f"{f}{{1,2,3}}d" for f in PLANNED)
+        raise ValueError(f"op_windows: unknown operator {op!r}; known: {names}")
+    n = int(ndim)
+    spatial = _args.positive(_args.int_tuple(input_size, n, "input_size", op), "input_size", op)
+    x = jax.ShapeDtypeStruct((1, 1, *spatial), jnp.float32)
+    with plan.recording() as plans:
+        if family == "max_unpool":
+            jax.eval_shape(lambda v, i: fn(v, i, *args, **kwargs), x, jax.ShapeDtypeStruct(x.shape, jnp.int32))
+        else:
+            jax.eval_shape(lambda v: fn(v, *args, **kwargs), x)
+    return plans[-1]
 
 
 def _abstract_input(op: str, input_size, dtype="float32"):
@@ -67,7 +127,7 @@ def _stochastic(op: str, input_size, kernel_size, stride=None, padding=0, **kwar
 
     import jaxpool
     from jaxpool import _args
-    from jaxpool._fixed import fixed_tables
+    from jaxpool.plan import fixed_tables
 
     kwargs = {k: v for k, v in kwargs.items() if k not in ("channels_last", "training", "key")}
     if kwargs:

@@ -3,30 +3,10 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 
 import jax.numpy as jnp
-import numpy as np
 
-from jaxpool import _args, _bind, _engine, windows
-from jaxpool.avg_pool import _divided_sum
-from jaxpool.max_pool import _max_over
-
-
-def adaptive_tables(input, layout: _args.Layout, output_size, op: str):
-    """``{axis: windows.adaptive(in, out)}`` after PyTorch's checks; ``None`` keeps a size."""
-    n = layout.n
-    if isinstance(output_size, Sequence) and len(output_size) != n:  # torch: no 1-tuple here
-        raise ValueError(f"{op}: output_size must be an int or a tuple of {n} sizes, got {output_size!r}")
-    # torch's 1-d adaptive pools take ints only; 2-d/3-d accept None ("keep this size")
-    sizes = _args.int_tuple(output_size, n, "output_size", op, allow_none=n > 1)
-    spatial = layout.spatial_shape(input)
-    sizes = tuple(i if o is None else o for i, o in zip(spatial, sizes))
-    if any(o < 0 for o in sizes):
-        raise ValueError(f"{op}: output_size must be non-negative, got {sizes}")
-    for o in sizes:  # before any table exists (docs/rules.md, "Table budget")
-        windows.check_window_budget(op, "output_size", o)
-    return {a: windows.adaptive(i, o) for a, i, o in zip(layout.spatial_axes, spatial, sizes)}
+from jaxpool import _args, _execute, plan
 
 
 def _allows_empty_channels(input, ndim: int, average: bool) -> bool:
@@ -34,14 +14,6 @@ def _allows_empty_channels(input, ndim: int, average: bool) -> bool:
     (only its spatial dims are checked); a batched one only for adaptive_avg_pool1d/2d, whose
     CPU kernel checks just the spatial dims (adaptive_max and adaptive_avg_pool3d check C too)."""
     return len(getattr(input, "shape", ())) == ndim + 1 or (average and ndim < 3)
-
-
-def _output_shape(input, layout, tables) -> tuple:
-    """Batched output shape (the zeros of an empty output are made only when it is empty)."""
-    shape = list(layout.batch_shape(input.shape))
-    for axis, w in tables.items():
-        shape[axis] = w.output_size
-    return tuple(shape)
 
 
 def adaptive_avg_pool(input, output_size, *, ndim: int, channels_last: bool = False):
@@ -56,10 +28,10 @@ def adaptive_avg_pool(input, output_size, *, ndim: int, channels_last: bool = Fa
     op = f"adaptive_avg_pool{ndim}d"
     layout = _args.layout_of(input, ndim, op, channels_last,
                              empty_channels=_allows_empty_channels(input, ndim, average=True))
-    tables = adaptive_tables(input, layout, output_size, op)
-    shape = _output_shape(input, layout, tables)
+    p = plan.adaptive_pool(input, layout, op, output_size, "sum")
+    shape = p.output_shape
     empty = math.prod(shape) == 0
-    global_mean = all(w.output_size == 1 for w in tables.values())
+    global_mean = all(w.output_size == 1 for w in p.tables.values())
     if empty and ndim < 3 and not global_mean:
         # torch's 1-d/2-d kernel returns before checking the dtype; an output of all ones is
         # computed by ``input.mean()`` instead, which checks it first
@@ -67,11 +39,7 @@ def adaptive_avg_pool(input, output_size, *, ndim: int, channels_last: bool = Fa
     _args.check_float(input, op)
     if empty:
         return layout.unbatch(jnp.zeros(shape, input.dtype))
-    ndim_batched = len(layout.batch_shape(input.shape))
-    divisor = np.ones((), np.int64)
-    for axis, w in tables.items():  # O(1) or O(out) constants, or counts computed on the device
-        divisor = divisor * _engine.inside_counts_along(w, axis, ndim_batched)
-    return layout.unbatch(_divided_sum(layout.batch(input), tables, divisor))
+    return _execute.mean_of(p, input)
 
 
 def adaptive_max_pool(input, output_size, return_indices=False, *, ndim: int,
@@ -88,29 +56,10 @@ def adaptive_max_pool(input, output_size, return_indices=False, *, ndim: int,
     _args.check_float(input, op)
     if not isinstance(return_indices, bool):
         raise TypeError(f"{op}: return_indices must be a bool, got {return_indices!r}")
-    tables = adaptive_tables(input, layout, output_size, op)
-    shape = _output_shape(input, layout, tables)
-    if math.prod(shape) == 0:
-        empty = layout.unbatch(jnp.zeros(shape, input.dtype))
+    p = plan.adaptive_pool(input, layout, op, output_size, "max", return_indices)
+    if math.prod(p.output_shape) == 0:
+        empty = layout.unbatch(jnp.zeros(p.output_shape, input.dtype))
         if return_indices:
             return empty, empty.astype(_args.index_dtype((1,), op))
         return empty
-    return _max_over(input, layout, tables, return_indices, op)
-
-
-def _make_avg(n):
-    def wrapper(input, output_size, *, channels_last=False):
-        return adaptive_avg_pool(input, output_size, ndim=n, channels_last=channels_last)
-    return wrapper
-
-
-def _make_max(n):
-    def wrapper(input, output_size, return_indices=False, *, channels_last=False):
-        return adaptive_max_pool(input, output_size, return_indices, ndim=n, channels_last=channels_last)
-    return wrapper
-
-
-adaptive_avg_pool1d, adaptive_avg_pool2d, adaptive_avg_pool3d = _bind.per_dimension(
-    _make_avg, adaptive_avg_pool, "adaptive_avg_pool")
-adaptive_max_pool1d, adaptive_max_pool2d, adaptive_max_pool3d = _bind.per_dimension(
-    _make_max, adaptive_max_pool, "adaptive_max_pool")
+    return _execute.max_of(p, input)

@@ -3,20 +3,11 @@
 from __future__ import annotations
 
 import math
-import numbers
 
 import jax
-import jax.numpy as jnp
 import numpy as np
-from jax import lax
 
-from jaxpool import _args, _bind, _engine
-from jaxpool._fixed import fixed_tables
-
-
-def accumulation_dtype(dtype):
-    """PyTorch CPU accumulates float16/bfloat16 in float32 (``opmath_type``)."""
-    return jnp.float32 if np.dtype(dtype).itemsize < 4 and jnp.issubdtype(dtype, jnp.floating) else dtype
+from jaxpool import _args, _execute, plan
 
 
 def avg_pool(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
@@ -40,8 +31,9 @@ def avg_pool(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_
     _args.check_float(input, op, allow_int64=True)
     if np.dtype(input.dtype) == np.int64 and not jax.config.jax_enable_x64:
         _check_int32_sums(input, layout, kernel_size, op)
-    return _avg_pool(input, layout, op, kernel_size, stride, padding, ceil_mode, count_include_pad,
-                     divisor_override)
+    p = plan.avg_pool(input, layout, op, kernel_size, stride, padding, ceil_mode, count_include_pad,
+                      divisor_override)
+    return _execute.mean_of(p, input)
 
 
 def _check_int32_sums(input, layout: _args.Layout, kernel_size, op: str):
@@ -61,66 +53,3 @@ def _check_int32_sums(input, layout: _args.Layout, kernel_size, op: str):
             "and without 64-bit mode JAX computes int64 input in int32: enable jax_enable_x64 "
             "(jax.config.update('jax_enable_x64', True))"
         )
-
-
-def _avg_pool(input, layout: _args.Layout, op: str, kernel_size, stride, padding, ceil_mode,
-              count_include_pad, divisor_override):
-    """:func:`avg_pool` after the input checks; errors name ``op`` (also lp_pool's)."""
-    ndim = layout.n
-    tables = fixed_tables(input, layout, op, kernel_size, stride, padding, 1, ceil_mode)
-    if ndim == 3:
-        spatial = layout.spatial_shape(input)
-        kernel = _args.int_tuple(kernel_size, 3, "kernel_size", op)
-        if any(i < k for i, k in zip(spatial, kernel)):
-            raise ValueError(f"{op}: input size {spatial} is smaller than kernel_size {kernel}; "
-                             "PyTorch's 3-d average pooling requires input >= kernel on every axis, "
-                             "padding not counted")
-    if not isinstance(count_include_pad, bool):
-        raise TypeError(f"{op}: count_include_pad must be a bool, got {count_include_pad!r}")
-    if divisor_override is not None:
-        if isinstance(divisor_override, bool) or not isinstance(divisor_override, numbers.Integral):
-            raise TypeError(f"{op}: divisor_override must be an int or None, got {divisor_override!r}")
-        if divisor_override == 0:
-            raise ValueError(f"{op}: divisor_override must be non-zero")
-        if not -2**63 <= int(divisor_override) < 2**63:
-            raise ValueError(f"{op}: divisor_override must fit in a 64-bit integer, got {divisor_override}")
-        divisor = np.asarray(int(divisor_override))
-    else:
-        divisor = window_divisor(tables, input.ndim + (not layout.batched), count_include_pad)
-    return layout.unbatch(_divided_sum(layout.batch(input), tables, divisor))
-
-
-def window_divisor(tables, ndim: int, count_include_pad: bool) -> np.ndarray:
-    """Broadcastable product over axes of each window's per-axis cell count."""
-    divisor = np.ones((), np.int64)
-    for axis, w in tables.items():
-        counts = w.padded_counts if count_include_pad else w.inside_counts
-        divisor = divisor * _engine.along(counts, axis, ndim)
-    return divisor
-
-
-def _divided_sum(x, tables, divisor: np.ndarray):
-    x = jnp.asarray(x)  # numpy float64 becomes float32 here unless x64 is on
-    acc = accumulation_dtype(x.dtype)
-    total = _engine.window_sum(x.astype(acc), tables)
-    if jnp.issubdtype(acc, jnp.integer):
-        return lax.div(total, jnp.asarray(divisor, acc))  # C++ integer division truncates
-    return (total / jnp.asarray(divisor, acc)).astype(x.dtype)
-
-
-def _make(n):
-    if n == 1:  # torch's avg_pool1d has no divisor_override
-        def wrapper(input, kernel_size, stride=None, padding=0, ceil_mode=False,
-                    count_include_pad=True, *, channels_last=False):
-            return avg_pool(input, kernel_size, stride, padding, ceil_mode, count_include_pad,
-                            ndim=1, channels_last=channels_last)
-        return wrapper
-
-    def wrapper(input, kernel_size, stride=None, padding=0, ceil_mode=False,
-                count_include_pad=True, divisor_override=None, *, channels_last=False):
-        return avg_pool(input, kernel_size, stride, padding, ceil_mode, count_include_pad,
-                        divisor_override, ndim=n, channels_last=channels_last)
-    return wrapper
-
-
-avg_pool1d, avg_pool2d, avg_pool3d = _bind.per_dimension(_make, avg_pool, "avg_pool")

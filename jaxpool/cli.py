@@ -106,6 +106,10 @@ def _build_parser() -> argparse.ArgumentParser:
     e.add_argument("--dtype", choices=("float32", "float64", "float16", "bfloat16"),
                    help="fractional pools: the input's dtype, in which the intervals are computed "
                         "(default float32)")
+    e.add_argument("--plan", action="store_true",
+                   help="also print the plan the operator executes: validated arguments, output shape, "
+                        "divisor, index dtype, and the route on each platform (the XLA:CPU tactics on CPU, "
+                        "the portable core elsewhere; JAXPOOL_ROUTE=portable forces it on CPU too)")
     e.add_argument("--plot", metavar="FILE.png",
                    help=f"also draw the windows, at most {_EXPLAIN_PLOT} per axis; the extension picks the "
                         "format (needs matplotlib: the plot extra)")
@@ -295,6 +299,8 @@ def cmd_explain(args) -> int:
         print(f"jaxpool explain: {problem}", file=err)
         return 2
     print(_explain.explain(op, input_size, *pos, found=found, **kw), file=out)
+    if args.plan:
+        print("\n" + _explain.plan_text(op, input_size, *pos, **kw), file=out)
     if args.plot:
         _explain.plot(args.plot, op, input_size, *pos, found=found, **kw)
         print(f"\nplot written to {args.plot}", file=out)

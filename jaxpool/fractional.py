@@ -53,7 +53,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from jaxpool import _args, _bind, _engine
+from jaxpool import _args, _execute, _taps
 
 # (exponent bits, mantissa bits) of the types whose every operation must be rounded explicitly.
 _HALF_PRECISION = {"float16": (5, 10), "bfloat16": (8, 7)}
@@ -236,7 +236,7 @@ def _window_max(x, layout: _args.Layout, spatial, samples, kernel, out, index_dt
 
     The windows are boxes, and PyTorch's row-major scan with ``val > max || isnan(val)`` picks
     the first maximum, or the last NaN; applying the same rule per axis (innermost first) picks
-    the same cell (see :mod:`jaxpool._engine`).  Each axis gathers its ``(out, kernel)`` taps at
+    the same cell (see :mod:`jaxpool._portable`).  Each axis gathers its ``(out, kernel)`` taps at
     the traced window starts and finds the winning tap with the engine's associative form of
     the rule.  The caller reads the values at the index with one gather (:func:`_gather_plane`),
     whose gradient is a single scatter-add, as PyTorch's backward (chaining the per-axis
@@ -255,8 +255,8 @@ def _window_max(x, layout: _args.Layout, spatial, samples, kernel, out, index_dt
         taps = taps.reshape(split)
         tap_no = lax.broadcasted_iota(jnp.int32, split, axis + 1)
         _, chosen = lax.reduce(
-            (lax.stop_gradient(taps), tap_no), (_engine.lowest(taps.dtype), np.int32(kernel[d])),
-            _engine._torch_argmax_combine, (axis + 1,),
+            (lax.stop_gradient(taps), tap_no), (_taps.lowest(taps.dtype), np.int32(kernel[d])),
+            _taps.torch_argmax_combine, (axis + 1,),
         )
         values = jnp.squeeze(jnp.take_along_axis(taps, jnp.expand_dims(chosen, axis + 1), axis=axis + 1), axis + 1)
         if index_dtype is not None:  # input position of the chosen tap, then its flat index
@@ -275,19 +275,3 @@ def _gather_plane(x, layout: _args.Layout, index) -> jax.Array:
     flat_x = x.reshape(x.shape[0], x.shape[1], -1)
     flat_i = index.reshape(index.shape[0], index.shape[1], -1)
     return jnp.take_along_axis(flat_x, flat_i, axis=2).reshape(index.shape)
-
-
-def _make(n):
-    def wrapper(input, kernel_size, output_size=None, output_ratio=None, return_indices=False,
-                _random_samples=None, *, key=None, channels_last=False):
-        return fractional_max_pool(input, kernel_size, output_size, output_ratio, return_indices,
-                                   _random_samples, ndim=n, key=key, channels_last=channels_last)
-    return wrapper
-
-
-# PyTorch has no 1-d fractional max pooling; the 1-d binding is not exported.
-_, fractional_max_pool2d, fractional_max_pool3d = _bind.per_dimension(
-    _make, fractional_max_pool, "fractional_max_pool")
-for _fn in (fractional_max_pool2d, fractional_max_pool3d):
-    _fn.__doc__ = _fn.__doc__.replace("plus the keyword ``channels_last``",
-                                      "plus the keywords ``key`` and ``channels_last``")

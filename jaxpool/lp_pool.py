@@ -10,9 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from jaxpool import _args, _bind
-from jaxpool.avg_pool import _avg_pool
-from jaxpool.max_pool import _max_pool
+from jaxpool import _args, _execute, plan
 
 
 def lp_pool(input, norm_type, kernel_size, stride=None, ceil_mode=False, *, ndim: int,
@@ -53,8 +51,9 @@ def lp_pool(input, norm_type, kernel_size, stride=None, ceil_mode=False, *, ndim
         _args.check_float_or_int(input, op)
         _check_abs_fits_int32(input, norm_type, op)
         sign = 1 if norm_type > 0 else -1
-        return sign * _max_pool(sign * torch_abs(input), layout, op, kernel_size, stride, 0, 1, ceil_mode,
-                                False)
+        magnitude = sign * torch_abs(input)
+        p = plan.max_pool(magnitude, layout, op, kernel_size, stride, 0, 1, ceil_mode, False)
+        return sign * _execute.max_of(p, magnitude)
     # torch's pow specialises integral exponents (x * x for 2.0) in floating point
     exponent = int(norm_type) if float(norm_type).is_integer() else norm_type
     if jnp.issubdtype(dtype, jnp.floating):
@@ -68,7 +67,8 @@ def lp_pool(input, norm_type, kernel_size, stride=None, ceil_mode=False, *, ndim
         return _integer_lp(input, layout, op, int(norm_type), kernel_size, stride, ceil_mode)
     kernel = _args.int_tuple(kernel_size, ndim, "kernel_size", op)
     powered = jnp.power(input, exponent)
-    out = _avg_pool(powered, layout, op, kernel_size, stride, 0, ceil_mode, True, None)
+    out = _execute.mean_of(plan.avg_pool(powered, layout, op, kernel_size, stride, 0, ceil_mode, True, None),
+                           powered)
     # torch's relu is threshold(x, 0, 0): ``x <= 0 ? 0 : x``, gradient ``x <= 0 ? 0 : g``, so
     # a NaN window passes its (NaN) gradient on; jax.nn.relu's ``x > 0`` test would zero it
     magnitude = jnp.abs(out)
@@ -103,7 +103,8 @@ def _integer_lp(input, layout, op: str, p: int, kernel_size, stride, ceil_mode):
     if acc == jnp.int32 and dtype.name == "int64":
         _check_int32_powers(input, layout, kernel, p, op)
     powered = lax.integer_pow(jnp.asarray(input).astype(acc), p) if p != 1 else jnp.asarray(input).astype(acc)
-    out = _avg_pool(powered, layout, op, kernel_size, stride, 0, ceil_mode, True, None)
+    out = _execute.mean_of(plan.avg_pool(powered, layout, op, kernel_size, stride, 0, ceil_mode, True, None),
+                           powered)
     out = jnp.sign(out) * jnp.maximum(jnp.abs(out), 0) * acc(math.prod(kernel))
     return jnp.power(out.astype(jnp.float32), np.float32(1.0 / p))
 
@@ -148,13 +149,3 @@ def _torch_abs_jvp(primals, tangents):
     (x,), (t,) = primals, tangents
     slope = jnp.where(jnp.isnan(x), jnp.zeros((), x.dtype), jnp.sign(x))
     return jnp.abs(x), slope * t
-
-
-def _make(n):
-    def wrapper(input, norm_type, kernel_size, stride=None, ceil_mode=False, *, channels_last=False):
-        return lp_pool(input, norm_type, kernel_size, stride, ceil_mode, ndim=n,
-                       channels_last=channels_last)
-    return wrapper
-
-
-lp_pool1d, lp_pool2d, lp_pool3d = _bind.per_dimension(_make, lp_pool, "lp_pool")

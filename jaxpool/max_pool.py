@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from jaxpool import _args, _bind, _engine
-from jaxpool._fixed import fixed_tables
+from jaxpool import _args, _execute, plan
 
 
 def max_pool(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
@@ -29,37 +28,5 @@ def max_pool(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=F
     op = f"max_pool{ndim}d"
     layout = _args.layout_of(input, ndim, op, channels_last)
     _args.check_float_or_int(input, op)
-    return _max_pool(input, layout, op, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
-
-
-def _max_pool(input, layout: _args.Layout, op: str, kernel_size, stride, padding, dilation, ceil_mode,
-              return_indices):
-    """:func:`max_pool` after the input checks; errors name ``op`` (also lp_pool's ``p=inf``)."""
-    tables = fixed_tables(input, layout, op, kernel_size, stride, padding, dilation, ceil_mode)
-    if not isinstance(return_indices, bool):
-        raise TypeError(f"{op}: return_indices must be a bool, got {return_indices!r}")
-    return _max_over(input, layout, tables, return_indices, op)
-
-
-def _max_over(input, layout: _args.Layout, tables, return_indices: bool, op: str):
-    """Apply ``window_max`` over validated tables; shared with adaptive max pooling."""
-    spatial = layout.spatial_shape(input)
-    # irregular (adaptive) windows fold by flat index, using the plane size as a value
-    irregular = any(not _engine._regular(w) for w in tables.values())
-    index_dtype = _args.index_dtype(spatial, op, size_too=irregular) if return_indices else None
-    strides = layout.plane_strides(spatial)
-    values, indices = _engine.window_max(layout.batch(input), tables, strides, index_dtype)
-    if return_indices:
-        return layout.unbatch(values), layout.unbatch(indices)
-    return layout.unbatch(values)
-
-
-def _make(n):
-    def wrapper(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
-                return_indices=False, *, channels_last=False):
-        return max_pool(input, kernel_size, stride, padding, dilation, ceil_mode, return_indices,
-                        ndim=n, channels_last=channels_last)
-    return wrapper
-
-
-max_pool1d, max_pool2d, max_pool3d = _bind.per_dimension(_make, max_pool, "max_pool")
+    p = plan.max_pool(input, layout, op, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
+    return _execute.max_of(p, input)

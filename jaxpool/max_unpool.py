@@ -11,49 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from jaxpool import _args, _bind
-
-
-def unpool_output_size(input_spatial, kernel, stride, padding, output_size, op: str,
-                       channels_last: bool = False) -> tuple:
-    """PyTorch's ``_unpool_output_size``.
-
-    The default is ``(in - 1) * stride - 2 * padding + kernel`` per axis.  An explicit
-    ``output_size`` may list the spatial sizes or the full ``(N, C, *spatial)`` shape
-    (``(N, *spatial, C)`` with ``channels_last``), and each
-    size must lie strictly between ``default - stride`` and ``default + stride``; that is how
-    an odd size is recovered (65 -> max_pool k2 -> 32 -> unpool -> 65).  A size may be 0 (e.g.
-    one input cell, kernel 2, padding 1): PyTorch then returns an empty output and checks no
-    index; a negative size is an error.
-    """
-    n = len(kernel)
-    default = tuple((i - 1) * s - 2 * p + k for i, k, s, p in zip(input_spatial, kernel, stride, padding))
-    if output_size is None:
-        sizes = default
-    else:
-        if isinstance(output_size, int) or not hasattr(output_size, "__len__"):
-            raise TypeError(f"{op}: output_size must be a sequence of {n} or {n + 2} ints, got {output_size!r}")
-        sizes = tuple(output_size)
-        if len(sizes) == n + 2:  # a full shape: keep its spatial part
-            sizes = sizes[1:-1] if channels_last else sizes[2:]
-        if len(sizes) != n:
-            raise ValueError(
-                f"{op}: output_size must contain {n} or {n + 2} elements, got {len(tuple(output_size))}"
-            )
-        sizes = _args.int_tuple(sizes, n, "output_size", op)
-        for d, (size, base, s) in enumerate(zip(sizes, default, stride)):
-            if not base - s < size < base + s:
-                raise ValueError(
-                    f"{op}: invalid output_size {tuple(output_size)}: dim {d} must be strictly between "
-                    f"{base - s} and {base + s} (the default (in - 1) * stride - 2 * padding + "
-                    f"kernel_size = {base}, +- stride {s}; kernel_size={kernel}, stride={stride}, "
-                    f"padding={padding})"
-                )
-    if any(size < 0 for size in sizes):
-        raise ValueError(
-            f"{op}: output size must be non-negative, got {sizes} (the default is (in - 1) * stride - "
-            f"2 * padding + kernel_size with kernel_size={kernel}, stride={stride}, padding={padding})")
-    return sizes
+from jaxpool import _args, _execute, plan
 
 
 def max_unpool(input, indices, kernel_size, stride=None, padding=0, output_size=None, *, ndim: int,
@@ -82,28 +40,25 @@ def max_unpool(input, indices, kernel_size, stride=None, padding=0, output_size=
         )
     if not jnp.issubdtype(indices.dtype, jnp.integer):
         raise TypeError(f"{op}: indices must have an integer dtype, got {indices.dtype}")
-    kernel = _args.positive(_args.int_tuple(kernel_size, ndim, "kernel_size", op), "kernel_size", op)
-    stride = _args.stride_or_kernel(stride, kernel, ndim, op)
-    padding = _args.non_negative(_args.int_tuple(padding, ndim, "padding", op), "padding", op)
-    out_spatial = unpool_output_size(layout.spatial_shape(input), kernel, stride, padding, output_size, op,
-                                     channels_last)
+    p = plan.max_unpool(input, layout, op, kernel_size, stride, padding, output_size, channels_last)
+    arguments = dict(p.arguments)
+    kernel, stride, padding, out_spatial = (arguments[k] for k in ("kernel_size", "stride", "padding", "output_size"))
     plane = math.prod(out_spatial)
     if plane == 0:  # PyTorch: an empty output, no index is checked (there is nothing to write)
-        shape = list(layout.batch_shape(input.shape))
-        for axis, size in zip(layout.spatial_axes, out_spatial):
-            shape[axis] = size
-        return layout.unbatch(jnp.zeros(shape, input.dtype))
+        return layout.unbatch(jnp.zeros(p.output_shape, input.dtype))
     _check_concrete_indices(indices, plane, out_spatial, op)
-    # a plane past int32 needs 64-bit indices: a clear error without x64, never a wraparound
-    index_dtype = _args.index_dtype(out_spatial, op, size_too=True)  # `plane` marks dropped updates
 
-    x, idx = layout.batch(input), layout.batch(indices).astype(index_dtype)  # holds any plane index
+    # a plane past int32 needs 64-bit indices (p.index_dtype): a clear error without x64
+    x, idx = layout.batch(input), layout.batch(indices).astype(p.index_dtype)  # holds any plane index
     if channels_last:  # scatter per (N, C) plane, channels-first internally
         x, idx = jnp.moveaxis(x, -1, 1), jnp.moveaxis(idx, -1, 1)
+    scatter = functools.partial(_unpool_scatter, out_spatial=out_spatial)
     if kernel == stride and not any(padding) and plane <= _TILED_MAX_PLANE:
-        out = _unpool_tiled(x, idx, kernel, out_spatial)
+        # XLA:CPU's scatters are an order of magnitude slower than its selects and pads
+        tiled = functools.partial(_unpool_tiled, kernel=kernel, out_spatial=out_spatial)
+        out = _execute.per_platform(tiled, scatter, x, idx)
     else:
-        out = _unpool_scatter(x, idx, out_spatial)
+        out = scatter(x, idx)
     if channels_last:
         out = jnp.moveaxis(out, 1, -1)
     return layout.unbatch(out)
@@ -175,8 +130,7 @@ def _blocks(x, hit):
     cell's index.  The values are one select and a reshape; the derivative (:func:`_block_taps`)
     places each tap by an interior pad, whose transpose, the gradient, reads the output
     gradient as one strided slice per tap.  The transpose of the reshape form reduced the
-    blocks' size-2 minor axes, which XLA:CPU does slowly (SegNet: 3-5 ms of a ~9 ms
-    forward+backward).
+    blocks' size-2 minor axes, which XLA:CPU does slowly (docs/performance.md, item 15).
     """
     n = (hit.ndim - 2) // 2
     dense = jnp.where(hit, _per_tap(x), jnp.zeros((), x.dtype))
@@ -258,14 +212,3 @@ def _concrete(x):
             return None
         x = getattr(x, "val", None)  # the batched values (a vmap tracer's payload)
     return x
-
-
-def _make(n):
-    def wrapper(input, indices, kernel_size, stride=None, padding=0, output_size=None, *,
-                channels_last=False):
-        return max_unpool(input, indices, kernel_size, stride, padding, output_size, ndim=n,
-                          channels_last=channels_last)
-    return wrapper
-
-
-max_unpool1d, max_unpool2d, max_unpool3d = _bind.per_dimension(_make, max_unpool, "max_unpool")

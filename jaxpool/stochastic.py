@@ -38,8 +38,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxpool import _args, _bind, _engine
-from jaxpool._fixed import fixed_tables
+from jaxpool import _args, _execute, _taps
+from jaxpool.plan import fixed_tables
 
 
 def stochastic_pool(input, kernel_size, stride=None, padding=0, *, ndim: int, key=None,
@@ -76,7 +76,7 @@ def stochastic_pool(input, kernel_size, stride=None, padding=0, *, ndim: int, ke
     return layout.unbatch(_sample(x, tables, u, compute))
 
 
-def _taps(x, tables):
+def _window_taps(x, tables):
     """Every window tap in row-major order: ``(values, valid)`` with ``valid`` a static mask.
 
     ``values`` has the output's shape (one strided slice per axis of the padded input);
@@ -85,15 +85,15 @@ def _taps(x, tables):
     tables = {a: w.trimmed() for a, w in tables.items()}  # taps in bounds in some window only
     padded, offsets = x, {}
     for axis, w in tables.items():
-        padded, offsets[axis] = _engine._padded(padded, w, axis)
+        padded, offsets[axis] = _taps.padded_axis(padded, w, axis)
     axes = sorted(tables)
     for taps in itertools.product(*(range(tables[a].max_length) for a in axes)):
         value, valid = padded, None
         for axis, j in zip(axes, taps):
             w = tables[axis]
-            value = _engine._tap(value, w.positions[:, j] + offsets[axis], axis)
+            value = _taps.take_positions(value, w.positions[:, j] + offsets[axis], axis)
             if not w.valid[:, j].all():
-                mask = _engine.along(w.valid[:, j], axis, x.ndim)
+                mask = _taps.along(w.valid[:, j], axis, x.ndim)
                 valid = mask if valid is None else valid & mask
         yield value, valid
 
@@ -110,7 +110,7 @@ def _sample(x, tables, u, compute):
     the last tap of positive weight is taken.  Values flow through ``where`` selections only, so
     the gradient reaches exactly the picked cell.
     """
-    taps = list(_taps(x, tables))
+    taps = list(_window_taps(x, tables))
     total = count = None
     for value, valid in taps:
         weight = _masked(jax.nn.relu(value.astype(compute)), valid)
@@ -146,30 +146,13 @@ def _expectation(x, tables, compute):
     """``sum(p * a)``: ``sum(w**2) / sum(w)`` with ``w = max(a, 0)``, or the window mean if ``sum(w) == 0``."""
     a = x.astype(compute)
     w = jax.nn.relu(a)  # NaN propagates; gradient 0 at 0, the ReLU convention
-    total = _engine.window_sum(w, tables)
-    squares = _engine.window_sum(w * w, tables)
-    mean = _engine.window_sum(a, tables)
+    total = _execute.window_sum(w, tables)
+    squares = _execute.window_sum(w * w, tables)
+    mean = _execute.window_sum(a, tables)
     count = np.ones((), np.int64)
     for axis, t in tables.items():
-        count = count * _engine.along(t.inside_counts, axis, x.ndim)
+        count = count * _taps.along(t.inside_counts, axis, x.ndim)
     positive = total > 0
     out = jnp.where(positive, squares / jnp.where(positive, total, 1), mean / count.astype(compute))
     out = jnp.where(jnp.isfinite(total), out, np.nan)
     return out.astype(x.dtype)
-
-
-def _make(n):
-    def wrapper(input, kernel_size, stride=None, padding=0, *, key=None, training=True,
-                channels_last=False):
-        return stochastic_pool(input, kernel_size, stride, padding, ndim=n, key=key,
-                               training=training, channels_last=channels_last)
-    return wrapper
-
-
-stochastic_pool1d, stochastic_pool2d, stochastic_pool3d = _bind.per_dimension(
-    _make, stochastic_pool, "stochastic_pool")
-for _n, _fn in enumerate((stochastic_pool1d, stochastic_pool2d, stochastic_pool3d), 1):
-    # PyTorch has no stochastic pooling: replace per_dimension's "as torch.nn.functional" line.
-    _fn.__doc__ = (f"{_n}-d :func:`jaxpool.stochastic.stochastic_pool` (Zeiler & Fergus, 2013), "
-                   f"``(input, kernel_size, stride=None, padding=0, *, key, training=True, "
-                   f"channels_last=False)``.\n\n{stochastic_pool.__doc__}")

@@ -4,7 +4,8 @@ PyTorch's pooling operators are all *separable*: the window of an N-d output cel
 Cartesian product of one 1-d window per spatial axis.  This module computes those 1-d windows
 with numpy, from shapes and arguments alone, so they are constants at trace time and can be
 printed, plotted and compared.  Every operator in jaxpool is "build tables here, then reduce
-over them" (see :mod:`jaxpool._engine`).
+over them" (see docs/architecture.md).  This module is the bottom layer: numpy only, it
+imports nothing of jaxpool.
 
 A window is described by *taps*: output ``i`` reads input positions
 ``starts[i] + j * dilation`` for ``j < lengths[i]``.  A tap is *valid* when its position lies
@@ -36,7 +37,7 @@ __all__ = [
     "adaptive_start",
     "adaptive_end",
     "equivalent_fixed",
-    "op_windows",
+    "op_windows",  # installed by jaxpool/__init__.py from jaxpool._explain (it traces the operator)
     "MAX_WINDOWS",
     "check_window_budget",
 ]
@@ -88,7 +89,7 @@ class AxisWindows:
 
         This table costs ``out * max_length``: the engine asks for it only on tables
         :meth:`trimmed` to the taps that some window has in bounds, and only for routes
-        whose tap count is bounded (see :mod:`jaxpool._engine`).
+        whose tap count is bounded (see :mod:`jaxpool._portable`).
         """
         taps = np.arange(self.max_length, dtype=np.int64)
         return _read_only(self.starts.astype(np.int64)[:, None] + taps[None, :] * self.dilation)
@@ -315,82 +316,6 @@ def equivalent_fixed(input_size: int, output_size: int) -> tuple[int, int] | Non
     if stride is None:
         return None
     return int(w.lengths[0]), stride
-
-
-def op_windows(op: str, input_size, *args, **kwargs) -> tuple[AxisWindows, ...]:
-    """The windows of ``jaxpool.<op>`` on an input of spatial size ``input_size``, one per axis.
-
-    ``args``/``kwargs`` are the operator's own arguments after the input (after the input and
-    the indices for ``max_unpool``), e.g. ``op_windows("max_pool2d", (9, 8), 3, 2, 1)``.  The
-    operator itself is traced abstractly first (``jax.eval_shape``, nothing is computed), so
-    bad arguments raise exactly the operator's ``ValueError``/``TypeError``.
-
-    For ``max_unpool{n}d`` the table is indexed by *unpool input* position ``i`` and covers the
-    cells of the unpooled plane that ``i``'s index can address when the indices come from
-    ``max_pool`` with the same kernel, stride and padding: ``[i*stride - padding, +kernel)``.
-
-    ``channels_last`` is accepted and ignored: the layout does not change the windows.
-
-    >>> from jaxpool import windows
-    >>> [w.describe() for w in windows.op_windows("adaptive_avg_pool1d", 5, 3)]
-    [[(0, 2), (1, 4), (3, 5)]]
-    """
-    kwargs = {k: v for k, v in kwargs.items() if k != "channels_last"}
-    import jax  # local imports: the operators import this module
-    import jax.numpy as jnp
-
-    import jaxpool
-    from jaxpool import _args
-    from jaxpool._fixed import fixed_tables
-    from jaxpool.adaptive import adaptive_tables
-    from jaxpool.max_unpool import unpool_output_size
-
-    family, ndim = op[:-2], op[-2:-1]
-    fn = getattr(jaxpool, op, None) if op[-1:] == "d" and ndim in ("1", "2", "3") else None
-    known = ("max_pool", "avg_pool", "lp_pool", "max_unpool", "adaptive_avg_pool", "adaptive_max_pool")
-    if fn is None or family not in known:
-        names = ", ".join(f"{f}{{1,2,3}}d" for f in known)
-        raise ValueError(f"op_windows: unknown operator {op!r}; known: {names}")
-    n = int(ndim)
-    spatial = _args.positive(_args.int_tuple(input_size, n, "input_size", op), "input_size", op)
-    x = jax.ShapeDtypeStruct((1, 1, *spatial), jnp.float32)
-    if family == "max_unpool":
-        jax.eval_shape(lambda v, i: fn(v, i, *args, **kwargs), x, jax.ShapeDtypeStruct(x.shape, jnp.int32))
-    else:
-        jax.eval_shape(lambda v: fn(v, *args, **kwargs), x)
-
-    layout = _args.Layout(n, False, True)
-    bound = _bound_arguments(fn, args, kwargs)
-    if family.startswith("adaptive"):
-        tables = adaptive_tables(x, layout, bound["output_size"], op)
-    elif family == "max_unpool":
-        kernel = _args.int_tuple(bound["kernel_size"], n, "kernel_size", op)
-        stride = _args.stride_or_kernel(bound.get("stride"), kernel, n, op)
-        padding = _args.int_tuple(bound.get("padding", 0), n, "padding", op)
-        out = unpool_output_size(spatial, kernel, stride, padding, bound.get("output_size"), op)
-        tables = {
-            a: _frozen(AxisWindows(o, np.arange(i, dtype=np.int64) * s - p, np.full(i, k, np.int64), 1, p, o + p))
-            for a, i, o, k, s, p in zip(layout.spatial_axes, spatial, out, kernel, stride, padding)
-        }
-    else:
-        tables = fixed_tables(
-            x, layout, op, bound["kernel_size"], bound.get("stride"),
-            bound.get("padding", 0) if family != "lp_pool" else 0,
-            bound.get("dilation", 1) if family == "max_pool" else 1, bound.get("ceil_mode", False),
-        )
-    return tuple(tables[a] for a in layout.spatial_axes)
-
-
-def _bound_arguments(fn, args, kwargs) -> dict:
-    """The operator's arguments by name, defaults filled in (the input parameters excluded)."""
-    import inspect
-
-    sig = inspect.signature(fn)
-    first = [p for p in sig.parameters if p in ("input", "indices")]
-    placeholders = {name: None for name in first}
-    bound = sig.bind(*placeholders.values(), *args, **kwargs)
-    bound.apply_defaults()
-    return {k: v for k, v in bound.arguments.items() if k not in placeholders}
 
 
 def _frozen(w: AxisWindows) -> AxisWindows:

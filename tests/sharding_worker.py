@@ -65,9 +65,12 @@ LOCAL = ("batch", "channels", "batch+channels")
 
 
 def cases():
-    for n in (1, 2, 3):
+    """Every (operator, split); ``SHARDING_DIMS`` / ``SHARDING_SPLITS`` (comma-separated) narrow it."""
+    dims = [int(d) for d in os.environ.get("SHARDING_DIMS", "1,2,3").split(",")]
+    splits = os.environ.get("SHARDING_SPLITS", ",".join(SPLITS)).split(",")
+    for n in dims:
         for name, fn in _ops(n).items():
-            for split in SPLITS:
+            for split in splits:
                 yield name, n, fn, split
 
 

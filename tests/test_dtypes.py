@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 
 import jaxpool
-from jaxpool import _engine, fractional, windows
+from jaxpool import _execute, _taps, fractional, windows
 
 # ---------------------------------------------------------------- every dtype x every op family
 
@@ -138,7 +138,7 @@ def test_lowest_is_finite_where_the_dtype_has_no_infinity():
         dtype = jnp.dtype(name)
         if name == "bool" or jnp.issubdtype(dtype, jnp.complexfloating):
             continue
-        value = np.asarray(_engine.lowest(dtype)).astype(np.float64)
+        value = np.asarray(_taps.lowest(dtype)).astype(np.float64)
         assert not np.isnan(value), name
         if jnp.issubdtype(dtype, jnp.integer):
             assert value == jnp.iinfo(dtype).min
@@ -155,8 +155,8 @@ def test_float8_max_fold_with_padding_is_the_float32_max_rounded():
     x = jnp.arange(1.0, 26.0).reshape(1, 1, 5, 5)
     tables = {a: windows.fixed(5, 3, 1, 1, 1, False) for a in (2, 3)}
     for name in ("float8_e4m3fn", "float8_e4m3fnuz", "float8_e5m2"):
-        y, _ = _engine.window_max(x.astype(name), tables, {2: 5, 3: 1})
-        ref, _ = _engine.window_max(x.astype(name).astype(jnp.float32), tables, {2: 5, 3: 1})
+        y, _ = _execute.window_max(x.astype(name), tables, {2: 5, 3: 1})
+        ref, _ = _execute.window_max(x.astype(name).astype(jnp.float32), tables, {2: 5, 3: 1})
         np.testing.assert_array_equal(np.asarray(y, np.float32), np.asarray(ref.astype(name), np.float32))
 
 

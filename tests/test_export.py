@@ -6,6 +6,8 @@ sizes (indices exactly, floats to 1e-6 of the output's scale: the exported modul
 separately and XLA may fuse ``lp_pool``'s power and root differently by one ulp).
 """
 
+import os
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -88,3 +90,50 @@ def test_exported_float64_under_x64():
         values, indices = restored.call(x)
         assert values.dtype == jnp.float64 and indices.dtype == jnp.int64
         _assert_close((values, indices), fn(x))
+
+
+# ------------------------------------------------------------------ several platforms at once
+#
+# One artefact for CPU, CUDA, ROCm and TPU: lax.platform_dependent lowers the XLA:CPU tactics
+# for "cpu" and the portable core for the others into the same module.  Only the CPU part can
+# run here; it must match the jitted op, forward and gradient.  Serialising proves the
+# accelerator parts lowered (every primitive has a lowering for each platform).
+PLATFORMS = ("cpu", "cuda", "rocm", "tpu")
+
+
+def _every_op():
+    """Every operator; the random ones (one code path for every ndim) in 2-d by default."""
+    yield from OPS.items()
+    dims = (1, 2, 3) if os.environ.get("JAXPOOL_FULL") == "1" else (2,)
+    for n in (2, 3) if len(dims) == 3 else dims:
+        samples = jnp.asarray(np.random.default_rng(n).uniform(size=(2, 3, n)), jnp.float32)
+        yield f"fractional_max_pool{n}d", (n, lambda x, n=n, s=samples: getattr(jaxpool, f"fractional_max_pool{n}d")(
+            x, 2, output_size=(3,) * n, return_indices=True, _random_samples=s))
+    for n in dims:
+        yield f"stochastic_pool{n}d", (n, lambda x, n=n: getattr(jaxpool, f"stochastic_pool{n}d")(
+            x, 2, key=jax.random.key(0)))
+        yield f"stochastic_pool{n}d_eval", (n, lambda x, n=n: getattr(jaxpool, f"stochastic_pool{n}d")(
+            x, 3, 2, 1, training=False))
+
+
+EVERY_OP = dict(_every_op())
+
+
+def _gradient(fn):
+    """The gradient of a weighted sum of the op's floating outputs (indices carry none)."""
+    def loss(x):
+        leaves = [a for a in jax.tree.leaves(fn(x)) if jnp.issubdtype(a.dtype, jnp.floating)]
+        return sum(jnp.sum(a * jnp.linspace(0.5, 1.5, a.size).reshape(a.shape)) for a in leaves)
+    return jax.grad(loss)
+
+
+@pytest.mark.parametrize("kind", ["forward", "gradient"])
+@pytest.mark.parametrize("name", EVERY_OP)
+def test_export_for_every_platform_runs_on_cpu(name, kind):
+    n, fn = EVERY_OP[name]
+    f = fn if kind == "forward" else _gradient(fn)
+    x = jnp.asarray(np.random.default_rng(3).standard_normal((2, 3, *SPATIAL[n])), jnp.float32)
+    exported = export.export(jax.jit(f), platforms=PLATFORMS)(jax.ShapeDtypeStruct(x.shape, x.dtype))
+    assert exported.platforms == PLATFORMS
+    restored = export.deserialize(exported.serialize())
+    _assert_close(restored.call(x), jax.jit(f)(x))

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 import jaxpool
+from jaxpool import config
 
 X2 = jnp.asarray(np.random.default_rng(0).standard_normal((2, 3, 33, 31)), jnp.float32)
 X1 = jnp.asarray(np.random.default_rng(1).standard_normal((2, 3, 40)), jnp.float32)
@@ -40,7 +41,7 @@ def _backward_hlo(x, fn):
 
 
 # irregular adaptive max: the gradient scatters each window's cotangent to its chosen cell
-# (output-sized updates, as PyTorch's backward), plane by plane (_engine._at_flat_index):
+# (output-sized updates, as PyTorch's backward), plane by plane (_cpu_max_adaptive._at_flat_index):
 # (gradient, indices, updates) types
 SCATTERS_ONE_UPDATE_PER_WINDOW = {
     "adaptive_max_pool2d_33to5": "tensor<2x3x1023xf32>, tensor<2x3x25x1xi32>, tensor<2x3x25xf32>",
@@ -81,7 +82,8 @@ def test_irregular_adaptive_average_sums_taps_forward_and_multiplies_backward():
     fn = OPS["adaptive_avg_pool2d_33to7"][1]
     forward = jax.jit(fn).lower(X2).as_text()
     backward = _backward_hlo(X2, fn)
-    assert "dot_general" not in forward and "case" not in forward
+    assert "dot_general" not in forward
+    assert "conditional" not in jax.jit(fn).lower(X2).compile().as_text()
     assert backward.count("dot_general") >= 2
     assert "scatter" not in backward and "gather" not in backward
 
@@ -119,7 +121,7 @@ def test_global_average_is_one_product_with_ones():
 X3 = jnp.asarray(np.random.default_rng(2).standard_normal((1, 2, 17, 17, 17)), jnp.float32)
 
 # Strided regular windows: the gradient is built per stride phase of the input
-# (_engine._phase_taps), never as one interior pad per tap (a strided slice's transpose).
+# (_taps.phase_taps), never as one interior pad per tap (a strided slice's transpose).
 STRIDED = {
     "max_pool2d_k3s2p1": (X2, OPS["max_pool2d_k3s2p1"][1]),
     "max_pool2d_indices": (X2, OPS["max_pool2d_indices"][1]),
@@ -148,9 +150,9 @@ def test_the_interior_pad_check_can_fail():
 
 # Fixed windows with padding or a ceil_mode window (ResNet's 3x3/2, padding 1): the N-d
 # fold behind the derivative, and the read of its values, run block by block over windows
-# with the same in-bounds taps (_engine._by_blocks), so the forward+backward program writes
+# with the same in-bounds taps (_cpu_max_direct._by_blocks), so the forward+backward program writes
 # no padded tap and no padded input: its only temporary is the choice, one byte (int8) per
-# window (_engine._materialised).  In 1-d the values of the interior block are a temporary
+# window (_cpu_barriers.materialised).  In 1-d the values of the interior block are a temporary
 # too (4 bytes per window: XLA:CPU writes the block, then concatenates the end windows to
 # it); the choice shares a buffer with the outputs there.
 # Compiled only (ShapeDtypeStruct), never run: shapes large enough that XLA fuses as it does
@@ -201,14 +203,14 @@ def test_the_temporaries_check_can_fail():
 
 def test_irregular_adaptive_max_forward_gathers_only_the_result():
     """33 -> 5 with indices: every fold takes its taps as slices of whole windows
-    (_engine._per_window); the one gather reads each window's value at its flat index."""
+    (_cpu_max_adaptive._per_window); the one gather reads each window's value at its flat index."""
     forward = jax.jit(lambda x: jaxpool.adaptive_max_pool2d(x, 5, True)).lower(X2).as_text()
     gathers = re.findall(r'"stablehlo\.gather".*?\}> : \(([^)]*)\) ->', forward, re.DOTALL)
     assert gathers == ["tensor<2x3x1023xf32>, tensor<2x3x25x1xi32>"], gathers
 
 
 # Stride-1 window sums padded along the minor axis (Inception's 3x3/1/1 average): the values
-# read plain slices of one padded copy of the input (_engine._padded_once), so the forward's
+# read plain slices of one padded copy of the input (_cpu_sum.padded_once), so the forward's
 # only temporary is that copy.  Tap by tap, XLA:CPU wrote every padded tap of the minor axis
 # out (2 input-sized temporaries for 3x3, 4 for 5x5 and for 3x3x3) before summing the next axis.
 PADDED_SUMS = {
@@ -234,7 +236,7 @@ def test_padded_sums_write_one_padded_copy_or_nothing(name):
 
 
 # Stride-1 max windows padded along the minor axis (Inception's 3x3/1/1 max pool): the fold
-# reads one lowest-filled padded copy of the input (_engine._fold_padded), so no block of
+# reads one lowest-filled padded copy of the input (_cpu_max_direct._fold_padded), so no block of
 # windows is concatenated to another, and the forward+backward's temporaries are that copy
 # and the choice (one byte per window).  Block by block, XLA:CPU wrote each block out and
 # then copied it (the previous engine: 8, 26 and 4 concatenations in these programs).
@@ -258,3 +260,31 @@ def test_stride_one_padded_max_concatenates_nothing(name):
         spatial = shape[len(shape) - len(padding):]
         copy = math.prod(lead) * math.prod(n + 2 * p for n, p in zip(spatial, padding))
         assert compiled.memory_analysis().temp_size_in_bytes == 4 * copy + math.prod(windows)
+
+
+# The portable core (forced on CPU here): no fusion barrier (an integer remainder), and its
+# backward passes have no scatter either, except upsampling adaptive max, whose gradient adds
+# each window's cotangent at its chosen tap, (N, C, rows, out * taps) updates.
+PORTABLE_SCATTERS = {"adaptive_max_pool2d_up"}
+
+
+@pytest.mark.parametrize("name", OPS)
+def test_portable_core_has_no_barrier_and_no_scatter_backward(name):
+    x, fn = OPS[name]
+    with config.force_portable():
+        text = _backward_hlo(x, fn)
+    assert "remainder" not in text
+    assert ("scatter" in text) == (name in PORTABLE_SCATTERS)
+
+
+def test_plans_name_the_route_each_platform_runs():
+    """The plan's routes are the executors' own choice (:func:`jaxpool._cpu_max.choose`)."""
+    from jaxpool._explain import plan_of
+
+    routes = dict(plan_of("max_pool2d", (33, 31), 3, 2, 1).routes)
+    assert "every N-d tap folded at once" in routes["cpu"] and "portable core" in routes["gpu/tpu"]
+    routes = dict(plan_of("adaptive_max_pool2d", (33, 31), 5, True).routes)
+    assert "major axes first" in routes["cpu"]
+    with config.force_portable():
+        routes = dict(plan_of("avg_pool2d", (33, 31), 3, 2, 1).routes)
+    assert routes["cpu (forced portable)"] == routes["gpu/tpu"]

@@ -26,7 +26,7 @@ def _calls(n):
     return [
         both(f"max_pool{n}d", 3, 2, 1, 1, True, True),
         both(f"max_pool{n}d", 2, 1, 0, 2, False, True),
-        both(f"max_pool{n}d", 3, 1, 1, 1, False, True),  # stride 1, padded: _engine._fold_padded
+        both(f"max_pool{n}d", 3, 1, 1, 1, False, True),  # stride 1, padded: _cpu_max_direct._fold_padded
         both(f"avg_pool{n}d", 3, 2, 1, True, False),
         both(f"avg_pool{n}d", 3, 2, 1, False, True),
         both(f"lp_pool{n}d", 2, 2, 1),

@@ -4,12 +4,16 @@ Default: 10 examples per family (derandomized, so CI cannot flake).  ``JAXPOOL_F
 500 (``JAXPOOL_HYPOTHESIS_EXAMPLES`` overrides).
 """
 
+import os
+
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from jaxpool import windows
+from jaxpool import config, windows
 from jaxpool.testing import sweep as parity
+
+FULL = os.environ.get("JAXPOOL_FULL") == "1"
 
 FLOATS = st.sampled_from(parity.FLOAT_DTYPES)
 VALUES = st.sampled_from(("normal", "ties", "special"))
@@ -87,5 +91,20 @@ def test_random_configurations_match_torch(family):
     @given(case(family))
     def check(c):
         parity.run_case(c)
+
+    check()
+
+
+@pytest.mark.parametrize("family", parity.FAMILIES)
+def test_random_configurations_on_the_portable_core(family):
+    """The same strategies on the portable core (GPU/TPU's route) forced on CPU: 3 examples
+    per family by default, the profile's count under JAXPOOL_FULL."""
+    examples = None if FULL else 3
+
+    @settings(max_examples=examples) if examples else (lambda f: f)
+    @given(case(family))
+    def check(c):
+        with config.force_portable():
+            parity.run_case(c)
 
     check()

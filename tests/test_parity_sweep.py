@@ -9,7 +9,9 @@ import os
 
 import pytest
 
+from jaxpool import config
 from jaxpool.testing import sweep as parity
+
 FULL = os.environ.get("JAXPOOL_FULL") == "1"
 
 LEVEL = "full" if FULL else "quick"
@@ -65,7 +67,7 @@ def test_every_dtype(case):
 
 
 # Stride-1 max windows padded along the minor axis fold from one lowest-filled padded copy
-# (_engine._fold_padded), up to MAX_PADDED_FOLD_TAPS taps: 3x3 and 5x5 in 2-d, 3x3x3 in 3-d,
+# (_cpu_max_direct._fold_padded), up to MAX_PADDED_FOLD_TAPS taps: 3x3 and 5x5 in 2-d, 3x3x3 in 3-d,
 # dilated, with a strided major axis, channels-last and unbatched; values, indices, gradients.
 PADDED_FOLD_CASES = [
     parity.Case(op, shape, args, (("return_indices", True),), dtype, values, channels_last, seed=11)
@@ -86,3 +88,21 @@ PADDED_FOLD_CASES = [
 @pytest.mark.parametrize("case", PADDED_FOLD_CASES, ids=str)
 def test_padded_folds(case):
     parity.run_case(case)
+
+
+# The portable core (every platform but XLA:CPU) forced on CPU.  The default run takes every
+# eighth quick case, a quarter of the dtype cases and two padded folds (fractional pooling has
+# one route on every platform, so it is left out); JAXPOOL_FULL=1 runs the whole sweep on it.
+ROUTED_OPS = {op for op in parity.OPS if not op.startswith("fractional")}
+PORTABLE_CASES = CASES if FULL else [c for c in CASES[::8] if c.op in ROUTED_OPS] + DTYPE_CASES[::4] + [
+    c for c in PADDED_FOLD_CASES if c.dtype == "float32" and c.values == "special"][::3]
+
+
+def test_portable_sweep_covers_every_routed_op():
+    assert ROUTED_OPS <= {c.op for c in PORTABLE_CASES}
+
+
+@pytest.mark.parametrize("case", PORTABLE_CASES, ids=str)
+def test_portable_route_matches_torch(case):
+    with config.force_portable():
+        parity.run_case(case)

@@ -75,3 +75,30 @@ def test_data_parallel_shard_map_step_matches_one_device(report):
     dp = report["data_parallel"]
     assert dp["error"] < 1e-5, dp
     assert dp["collectives"] == ["all-reduce"], dp  # the loss/gradient mean, nothing else
+
+
+# The portable core (GPU/TPU's route) forced on CPU: batch and channel splits stay exact and
+# communication-free.  2-d by default; JAXPOOL_FULL=1 runs every dimension.
+PORTABLE_ENV = {"JAXPOOL_ROUTE": "portable", "SHARDING_SPLITS": "batch,channels",
+                "SHARDING_DIMS": "1,2,3" if os.environ.get("JAXPOOL_FULL") == "1" else "2"}
+
+
+@pytest.fixture(scope="module")
+def portable_report():
+    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=8", JAX_PLATFORMS="cpu",
+               **PORTABLE_ENV)
+    done = subprocess.run([sys.executable, os.path.join(HERE, "sharding_worker.py")], env=env,
+                          capture_output=True, text=True, timeout=900, cwd=os.path.dirname(HERE))
+    assert done.returncode == 0, done.stderr[-4000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_portable_core_batch_or_channel_split_is_exact_and_communication_free(portable_report):
+    ops = portable_report["ops"]
+    assert {r["op"] for r in ops} >= {"max_pool2d", "avg_pool2d", "adaptive_max_pool2d", "max_unpool2d"}
+    for r in ops:
+        if any(family in r["op"] for family in ("avg_pool", "lp_pool")):
+            assert r["error"] <= 1e-6, r
+        else:
+            assert r["equal"], r
+        assert r["collectives"] == [] and r["predicate_all_reduces"] == 0, r

@@ -1,0 +1,101 @@
+"""The executor stage: run a reduction over the plan's window tables on the right route.
+
+``jax.lax.platform_dependent`` picks, when the program is lowered, the XLA:CPU tactics on CPU
+and the portable core on every other platform, so one traced function (or a ``jax.export``
+artefact serialised for several platforms) carries the right route for each.
+:func:`jaxpool.config.force_portable` (or ``JAXPOOL_ROUTE=portable``) takes the portable core
+on CPU too.
+"""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+
+from jaxpool import _cpu_max, _cpu_sum, _large, _portable, _taps, config
+from jaxpool.windows import AxisWindows
+
+
+def per_platform(cpu, portable, *args):
+    """``cpu(*args)`` on XLA:CPU, ``portable(*args)`` elsewhere (everywhere when forced)."""
+    if config.portable_forced():
+        return portable(*args)
+    return lax.platform_dependent(*args, cpu=cpu, default=portable)
+
+
+def window_sum(x, tables: dict[int, AxisWindows]):
+    """Sum of the in-bounds cells of every window (see :func:`jaxpool._portable.window_sum`)."""
+    return per_platform(lambda x: _cpu_sum.window_sum(x, tables), lambda x: _portable.window_sum(x, tables), x)
+
+
+def window_max(x, tables: dict[int, AxisWindows], plane_strides: dict[int, int], index_dtype=None):
+    """``(max, flat index or None)`` of every window (see :func:`jaxpool._portable.window_max`)."""
+    return per_platform(lambda x: _cpu_max.window_max(x, tables, plane_strides, index_dtype),
+                        lambda x: _portable.window_max(x, tables, plane_strides, index_dtype), x)
+
+
+def routes(reduction: str, tables: dict[int, AxisWindows], ndim: int, indexed: bool,
+           floating: bool) -> tuple[tuple[str, str], ...]:
+    """``((platform, route in words), ...)`` of a reduction over ``tables``: what
+    :func:`window_sum` / :func:`window_max` run on XLA:CPU and on every other platform."""
+    if any(w.output_size == 0 for w in tables.values()):
+        return (("every platform", "empty output: zeros, nothing is reduced"),)
+    if reduction == "sum":
+        cpu = "XLA:CPU tactics: " + _cpu_sum.route(tables, ndim, floating)
+    elif reduction == "max":
+        trimmed = {a: w.trimmed() for a, w in tables.items()}
+        tactic = _cpu_max.choose(trimmed, ndim, indexed, floating)
+        cpu = "XLA:CPU tactics: " + _cpu_max.ROUTES[tactic]
+    else:
+        return (("cpu", "blockwise select when kernel == stride and every index lies in its block "
+                        "(checked at run time), else the scatter below"),
+                ("gpu/tpu", "one scatter per (N, C) plane; gradient a gather at the indices"))
+    portable = "portable core: " + _portable.route(tables, reduction)
+    if config.portable_forced():
+        return (("cpu (forced portable)", portable), ("gpu/tpu", portable))
+    return (("cpu", cpu), ("gpu/tpu", portable))
+
+
+def max_of(p, input):
+    """Run a max plan (:class:`jaxpool.plan.Plan`) on ``input``: the values, and the indices
+    where the plan has an index dtype, with the input's batching."""
+    values, indices = window_max(p.layout.batch(input), dict(p.tables), dict(p.plane_strides), p.index_dtype)
+    if p.index_dtype is not None:
+        return p.layout.unbatch(values), p.layout.unbatch(indices)
+    return p.layout.unbatch(values)
+
+
+def mean_of(p, input):
+    """Run a sum plan on ``input`` and divide by its divisor rule (``p.divisor``: ``"padded"``
+    counts padding cells, ``"inside"`` the input cells, an int overrides both).  Sums of float16
+    and bfloat16 accumulate in float32, as PyTorch's ``opmath_type``; integer sums divide with
+    truncation, as C++."""
+    x = jnp.asarray(p.layout.batch(input))  # numpy float64 becomes float32 here unless x64 is on
+    acc = accumulation_dtype(x.dtype)
+    total = window_sum(x.astype(acc), dict(p.tables))
+    divisor = jnp.asarray(window_divisor(p), acc)
+    if jnp.issubdtype(acc, jnp.integer):
+        return p.layout.unbatch(lax.div(total, divisor))  # C++ integer division truncates
+    return p.layout.unbatch((total / divisor).astype(x.dtype))
+
+
+def accumulation_dtype(dtype):
+    """PyTorch CPU accumulates float16/bfloat16 in float32 (``opmath_type``)."""
+    return jnp.float32 if np.dtype(dtype).itemsize < 4 and jnp.issubdtype(dtype, jnp.floating) else dtype
+
+
+def window_divisor(p):
+    """The plan's divisor, broadcastable against the window sums: an int, or the product over
+    axes of each window's per-axis cell count (computed on the device for many irregular
+    windows, :func:`jaxpool._large.inside_counts_along`)."""
+    if not isinstance(p.divisor, str):
+        return np.asarray(int(p.divisor))
+    ndim = len(p.input_shape)
+    divisor = np.ones((), np.int64)
+    for axis, w in p.tables.items():
+        if p.divisor == "padded":
+            divisor = divisor * _taps.along(w.padded_counts, axis, ndim)
+        else:
+            divisor = divisor * _large.inside_counts_along(w, axis, ndim)
+    return divisor
