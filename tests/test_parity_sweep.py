@@ -15,7 +15,7 @@ from jaxpool.testing import sweep as parity
 FULL = os.environ.get("JAXPOOL_FULL") == "1"
 
 LEVEL = "full" if FULL else "quick"
-PER_OP = None if FULL else 25  # the default run's share of the 15-minute budget; every op and dtype
+PER_OP = None if FULL else 15  # the default run's share of the 15-minute budget; every op and dtype
 CASES = list(parity.cases(level=LEVEL, per_op=PER_OP))
 
 
