@@ -16,7 +16,7 @@ def test_adaptive_windows_of_the_seed_question():
     assert windows.adaptive(6, 8).describe() == [(0, 1), (0, 2), (1, 3), (2, 3), (3, 4), (3, 5), (4, 6), (5, 6)]
 
 
-@pytest.mark.parametrize("n_in, n_out", itertools.product(range(1, 16), range(1, 16)))
+@pytest.mark.parametrize("n_in, n_out", list(itertools.product(range(1, 16), range(1, 16))))
 def test_adaptive_windows_cover_the_input_and_match_torch_argmax(n_in, n_out):
     w = windows.adaptive(n_in, n_out)
     assert w.starts[0] == 0 and w.starts[-1] + w.lengths[-1] == n_in
@@ -29,7 +29,7 @@ def test_adaptive_windows_cover_the_input_and_match_torch_argmax(n_in, n_out):
     assert w.starts.tolist() == idx.view(-1).tolist()
 
 
-@pytest.mark.parametrize("n_in, n_out", itertools.product(range(1, 25), range(1, 25)))
+@pytest.mark.parametrize("n_in, n_out", list(itertools.product(range(1, 25), range(1, 25))))
 def test_equivalent_fixed_is_exact(n_in, n_out):
     found = windows.equivalent_fixed(n_in, n_out)
     x = torch.randn(1, 1, n_in, dtype=torch.float64)
