@@ -57,6 +57,25 @@ def materialised(chosen, taps: int):
     return lax.rem(chosen.astype(dtype), dtype(divisor))
 
 
+def read_twice(taps_at, taps: int):
+    """``taps_at`` (the tangent at the chosen tap, linear in ``t``), with the choices read a
+    second time by a reduction that the backward pass depends on.
+
+    :func:`materialised` keeps the fold in a loop of its own only while the choices have a
+    consumer besides the gradient; with ``jax.grad(lambda x: pool(x).sum())`` the forward
+    output is dead, and XLA fuses the fold into the gradient's loop, where every input cell
+    redoes it for every window that covers it (docs/performance.md, item 15).  The
+    cotangent is masked by ``max(chosen) < taps``, always true, so the choices always have
+    that second consumer.
+    """
+
+    def at(t, chosen):
+        always = jnp.max(chosen) < np.asarray(taps, chosen.dtype)
+        return jnp.where(always, taps_at(t, chosen), jnp.zeros((), t.dtype))
+
+    return at
+
+
 def choice_dtype(taps: int):
     """The integer type of a tap number below ``taps`` (and of :func:`materialised`'s
     divisor, at most ``taps + 2``): ``int8`` up to ``MAX_PADDED_FOLD_TAPS`` (100) taps, which

@@ -1,5 +1,5 @@
 """One axis of a max fold on XLA:CPU: the portable fold (:mod:`jaxpool._portable`) with the
-choice behind a fusion barrier (:mod:`jaxpool._cpu_barriers`), which beats XLA:CPU redoing the
+choice behind fusion barriers (:mod:`jaxpool._cpu_barriers`), which beats XLA:CPU redoing the
 fold inside the gradient's loop; irregular windows fold only the choice, which beats a fold
 with several outputs (XLA:CPU writes every gathered tap out).
 """
@@ -30,7 +30,8 @@ def max_axis(x, index, w, axis, stride, index_dtype, keep=False):
         offset = _taps.chosen_cell(chosen, w, axis, index_dtype) * np.asarray(stride, index_dtype)
         best_index = offset if index is None else best_index + offset
     if floating:
-        best = _taps.route_to_chosen(x, best, chosen, functools.partial(_taps.chosen_taps, w=w, axis=axis, windowed=False))
+        at = _cpu_barriers.read_twice(functools.partial(_taps.chosen_taps, w=w, axis=axis, windowed=False), w.max_length)
+        best = _taps.route_to_chosen(x, best, chosen, at)
     return best, best_index
 
 

@@ -71,6 +71,7 @@ def max_direct(x, tables, plane_strides, index_dtype):
             best = _taps.route_to_chosen(x, best, chosen, functools.partial(_chosen_tiled_taps, tables=tables))
         else:
             at = functools.partial(_portable.chosen_phase_taps, tables=tables, taps=combos)
+            at = _cpu_barriers.read_twice(at, math.prod(tables[a].max_length for a in axes))
             best = _taps.route_to_chosen(x, best, chosen, at, read=read)
     return best, index
 
