@@ -4,7 +4,7 @@ XLA fuses a cheap producer into every consumer, so a value read by two consumers
 and the gradient) or per tap of the next axis is recomputed there.  On XLA:CPU, an integer
 remainder is costed as expensive and never duplicated; each function here is the identity
 written as one, so its operand is computed once and written.  On GPU/TPU these would be extra
-passes over memory, so only the CPU tactics use them (docs/performance.md, items 2, 7, 9, 13).
+passes over memory, so only the CPU tactics use them (docs/performance.md, items 2, 7, 9, 13, 18).
 """
 
 from __future__ import annotations
@@ -64,7 +64,7 @@ def read_twice(taps_at, taps: int):
     :func:`materialised` keeps the fold in a loop of its own only while the choices have a
     consumer besides the gradient; with ``jax.grad(lambda x: pool(x).sum())`` the forward
     output is dead, and XLA fuses the fold into the gradient's loop, where every input cell
-    redoes it for every window that covers it (docs/performance.md, item 15).  The
+    redoes it for every window that covers it (docs/performance.md, item 18).  The
     cotangent is masked by ``max(chosen) < taps``, always true, so the choices always have
     that second consumer.
     """
