@@ -13,6 +13,7 @@ import torch  # noqa: F401  (the benchmark compares against torch: a missing tor
 
 import jaxpool
 from jaxpool import _bench as bench
+from jaxpool._bench import cases, report
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -77,18 +78,18 @@ def test_keras_peers_run_here():
 
 def test_peer_agreement_counts_what_differs_from_torch():
     reference = np.array([[1.0, 2.0], [3.0, 4.0]], np.float32)
-    assert bench._agreement("keras", reference + 1e-7, reference) == {"keras_matches_torch": True}
+    assert cases.agreement("keras", reference + 1e-7, reference) == {"keras_matches_torch": True}
     wrong = reference.copy()
     wrong[0, 1], wrong[1, 1] = np.nan, 4.5
-    found = bench._agreement("keras", wrong, reference)
+    found = cases.agreement("keras", wrong, reference)
     assert found["keras_matches_torch"] is False
     assert (found["keras_wrong_outputs"], found["keras_nan_outputs"]) == (2, 1)
     assert found["keras_differs"] == "2 of 4 outputs, 1 of them NaN, largest finite error 0.5"
-    shaped = bench._agreement("flax", reference[:1], reference)
+    shaped = cases.agreement("flax", reference[:1], reference)
     assert shaped["flax_matches_torch"] is False and "shape (1, 2)" in shaped["flax_differs"]
     row = {"workload": "w", "keras_call": "keras.ops.f", **found, "keras_fwd_ms": 1.0}
-    assert bench._cell(row, "keras_fwd_ms", "{:.3f}") == "1.000" + bench.DIFFERS_MARK
-    assert bench.peer_notes([row]) == [f"{bench.DIFFERS_MARK} keras.ops.f differs from torch on w: {found['keras_differs']}"]
+    assert report._cell(row, "keras_fwd_ms", "{:.3f}") == "1.000" + report.DIFFERS_MARK
+    assert report.peer_notes([row]) == [f"{report.DIFFERS_MARK} keras.ops.f differs from torch on w: {found['keras_differs']}"]
 
 
 def test_fractional_workload_runs_or_says_not_available(tmp_path):
