@@ -2,14 +2,16 @@
 
 For every workload (``--list``) this measures, interleaving the contenders so that machine noise
 hits them alike (each sample after 50 ms idle, so one side's spinning worker threads do not
-run into the other's sample; see ``IDLE_GAP_S``):
+run into the other's sample; see ``timing.IDLE_GAP_S``):
 
 * the median time of jaxpool under ``jax.jit`` (warmed up, ``block_until_ready``) and of the
   same ``torch.nn.functional`` call in eager mode, forward (torch under ``no_grad``) and
-  forward+backward (``jax.vjp`` / ``.backward`` with a ones cotangent, passed to the jitted
-  program as an argument; both return the forward output and the input gradient, so neither
-  side can drop or constant-fold work);
-* the ratio jaxpool / torch (below 1 means jaxpool is faster);
+  forward+backward in three forms (``timing.FORMS``): ``jax.vjp`` / ``.backward`` with a ones
+  cotangent passed to the jitted program as an argument (both return the forward output and
+  the input gradient, so neither side can drop or constant-fold work), and the gradients as
+  users write them, ``jax.jit(jax.grad(lambda x: pool(x).sum()))`` against
+  ``pool(x).sum().backward()``, and the same with ``.mean()``;
+* the ratio jaxpool / torch (below 1 means jaxpool is faster) of each;
 * the achieved fraction of the memory roofline of the forward pass: the bytes it must move
   (input read once, every output written once) divided by the bandwidth of a jitted elementwise
   copy of the same input (``2 * input bytes / copy time``), over the measured time;
@@ -19,7 +21,11 @@ run into the other's sample; see ``IDLE_GAP_S``):
   ``keras.ops.adaptive_average_pool``/``adaptive_max_pool`` on the JAX backend (the ``bench``
   extra installs Keras; without it those columns say so).  Every peer's forward output is
   compared with torch's first: a peer that computes other numbers is timed all the same and
-  flagged in the table, since a user porting a model would get those numbers.
+  flagged in the table, since a user porting a model would get those numbers;
+* the compile time of the forward+backward (``jax.grad`` of the sum: trace, lower, compile,
+  from scratch, best of 3; see :mod:`.compiling`) and its StableHLO op count, for jaxpool and
+  for the op written as one ``lax.reduce_window`` where that can express it
+  (``Workload.reduce_window``); ``--no-compile-times`` skips them.
 
 Threads: XLA's CPU client uses one intra-op thread per core it may run on; torch is set to the
 same count with ``torch.set_num_threads`` (``--threads`` overrides torch's count only).
@@ -46,9 +52,10 @@ import os
 import sys
 import time
 
-from .measure import run_workload
-from .report import DIFFERS_MARK, cpu_cores, environment, format_table, peer_notes, plot, summary, write_csv
 from .cases import PEER_LIBRARIES, Peer, Workload, keras_status, workloads
+from .measure import run_workload
+from .report import (DIFFERS_MARK, cpu_cores, environment, format_table, peer_notes, plot, summary, summary_lines,
+                     write_csv)
 
 __all__ = ["PEER_LIBRARIES", "Peer", "Workload", "keras_status", "main", "workloads"]
 
@@ -56,20 +63,24 @@ __all__ = ["PEER_LIBRARIES", "Peer", "Workload", "keras_status", "main", "worklo
 def parse_args(argv, prog: str | None = None):
     p = argparse.ArgumentParser(
         prog=prog, description=__doc__.split("\n\n")[0] + "  Prints one row per workload: median "
-        "times of jaxpool (jax.jit) and torch (eager), forward and forward+backward, the ratio "
-        "jaxpool/torch (below 1: jaxpool is faster), the fraction of the memory roofline, and the "
-        "JAX peers (Flax, Keras 3) where they have the op.  Progress goes to stderr.")
+        "times of jaxpool (jax.jit) and torch (eager), forward and forward+backward (with a run-time "
+        "cotangent, and as the gradient of the sum and of the mean), the ratio jaxpool/torch (below 1: "
+        "jaxpool is faster), the fraction of the memory roofline; the JAX peers (Flax, Keras 3) where "
+        "they have the op; and the forward+backward compile time of jaxpool and of lax.reduce_window "
+        "where it expresses the op.  Progress goes to stderr.")
     p.add_argument("--device", choices=("cpu", "gpu"), default="cpu",
                    help="cpu (default): jax and torch on the CPU, same thread count; gpu: jax on the "
                         "GPU against torch CUDA (needs GPU builds of both)")
     p.add_argument("--quick", action="store_true",
-                   help="smoke run: small shapes, 3 samples, no idle gap; shows that every workload runs, "
-                        "its figures mean nothing as measurements")
+                   help="smoke run: small shapes, 3 samples, no idle gap, one compile per compile time; shows "
+                        "that every workload runs, its figures mean nothing as measurements")
     p.add_argument("--only", nargs="+", metavar="NAME",
                    help="run only the workloads whose name contains one of NAME (see --list)")
     p.add_argument("--list", action="store_true", help="list the workloads and their shapes, and exit")
     p.add_argument("--repeats", type=int, metavar="N",
                    help="timed samples per contender; the median is reported (default 15, --quick 3)")
+    p.add_argument("--no-compile-times", action="store_true",
+                   help="skip the compile times (each is the best of 3 compiles from scratch, 1 with --quick)")
     p.add_argument("--threads", type=int, metavar="N",
                    help="torch's thread count (default: the cores XLA uses, so both sides get the same)")
     p.add_argument("--json", metavar="PATH",
@@ -171,8 +182,11 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     torch.set_num_threads(threads)
     repeats = args.repeats or (3 if args.quick else 15)
     target = 0.002 if args.quick else 0.05
+    compile_repeats = 0 if args.no_compile_times else 1 if args.quick else 3
     env = environment(args.device, threads)
     env["allocator"] = "warm (glibc keeps freed memory)" if _allocator_is_warm() else "default"
+    env["compile_repeats"] = compile_repeats
+    env["persistent_compilation_cache"] = "off for the run"
     print(f"allocator: {env['allocator']}", flush=True)
     print(f"jaxpool benchmark on {args.device}: jax {env['jax']} ({env['jax_threads']} cores), "
           f"torch {env['torch']} ({threads} threads); median of {repeats} interleaved samples; "
@@ -181,18 +195,21 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
         print(quick_warning(repeats), file=sys.stderr, flush=True)
     rows = []
     start = time.perf_counter()
-    for k, w in enumerate(selected, 1):
-        elapsed = int(time.perf_counter() - start)
-        print(f"[{k}/{len(selected)}] {w.name} ({elapsed // 60}:{elapsed % 60:02d} elapsed)",
-              file=sys.stderr, flush=True)
-        rows.append(run_workload(w, quick=args.quick, device=args.device, repeats=repeats, target=target))
+    persistent_cache = jax.config.jax_enable_compilation_cache
+    jax.config.update("jax_enable_compilation_cache", False)  # compile times from scratch (compiling.py)
+    try:
+        for k, w in enumerate(selected, 1):
+            elapsed = int(time.perf_counter() - start)
+            print(f"[{k}/{len(selected)}] {w.name} ({elapsed // 60}:{elapsed % 60:02d} elapsed)",
+                  file=sys.stderr, flush=True)
+            rows.append(run_workload(w, quick=args.quick, device=args.device, repeats=repeats, target=target,
+                                     compile_repeats=compile_repeats))
+    finally:
+        jax.config.update("jax_enable_compilation_cache", persistent_cache)
     summ = summary(rows)
-    print(format_table(rows))
-    if summ["geomean_ratio"] is not None:
-        w = summ["worst"]
-        print(f"geomean ratio (fwd and f+b): {summ['geomean_ratio']:.2f} "
-              f"(fwd {summ['geomean_ratio_fwd']:.2f}, f+b {summ['geomean_ratio_fwdbwd']:.2f}); "
-              f"worst {w['ratio']:.2f} ({w['workload']}, {w['pass']})")
+    print(format_table(rows, compile_repeats))
+    for line in summary_lines(summ):
+        print(line)
     for line in peer_notes(rows):
         print(line)
     keras = keras_status()

@@ -1,10 +1,11 @@
-"""What the benchmark measures: the workloads, their JAX peers, and whether a peer computes
-torch's numbers."""
+"""What the benchmark measures: the workloads, their JAX peers, their ``lax.reduce_window``
+formulations (the compile-time reference), and whether a peer computes torch's numbers."""
 
 from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 import os
 from collections.abc import Callable
 
@@ -37,6 +38,9 @@ class Workload:
     element is the differentiable output.  ``peers`` are other JAX libraries' versions of the
     op (:class:`Peer`).  ``extra`` makes extra constant arguments (shared random
     samples) from a numpy generator; they are passed after the input to both sides.
+    ``reduce_window`` is the op written as one ``lax.reduce_window`` on the NCHW input (a
+    :class:`Peer` of library ``lax``), whose forward+backward compile time is the reference for
+    jaxpool's, or, as a string, why ``reduce_window`` cannot express the op.
     """
 
     name: str
@@ -47,6 +51,7 @@ class Workload:
     peers: tuple[Peer, ...] = ()
     extra: Callable | None = None  # (rng, shape) -> tuple of numpy arrays passed to both sides
     requires: str | None = None  # jaxpool attribute that must exist
+    reduce_window: Peer | str | None = None
 
 
 def _flax_pool(call: str, kind: str, window, strides, padding="VALID", **kw) -> Peer:
@@ -56,6 +61,52 @@ def _flax_pool(call: str, kind: str, window, strides, padding="VALID", **kw) -> 
         pool = nn.max_pool if kind == "max" else nn.avg_pool
         return pool(x, window, strides=strides, padding=padding, **kw)
     return Peer("flax", call, fn, channels_last=True)
+
+
+def _per_axis(value, n: int) -> tuple[int, ...]:
+    return tuple(value) if isinstance(value, (tuple, list)) else (value,) * n
+
+
+def _torch_padding(size: int, kernel: int, stride: int, padding: int, dilation: int,
+                   ceil_mode: bool) -> tuple[int, int]:
+    """(low, high) padding that gives reduce_window torch's output size: in ceil_mode a last
+    window that starts inside the input or its left padding is kept, so the high side grows."""
+    span = dilation * (kernel - 1) + 1
+    out = (size + 2 * padding - span + (stride - 1 if ceil_mode else 0)) // stride + 1
+    if ceil_mode and (out - 1) * stride >= size + padding:
+        out -= 1
+    return padding, max(padding, (out - 1) * stride + span - size - padding)
+
+
+def _reduce_window(kind: str, kernel, stride, padding=0, dilation=1, ceil_mode=False,
+                   count_include_pad=True, same_as: str = "") -> Peer:
+    """The op as one ``lax.reduce_window`` over the spatial axes of the NCHW input: ``kind``
+    "max" (padding -inf), "avg" (window sum / count) or "lp2" (square root of the window sum of
+    squares: torch's lp_pool with p=2).  ``same_as`` says why an adaptive op is this pool."""
+    call = f"lax.reduce_window {kind} k{kernel} s{stride}" + (f" p{padding}" if padding else "")
+    call += (f" d{dilation}" if dilation != 1 else "") + (" ceil_mode" if ceil_mode else "")
+    call += "" if count_include_pad else " (count excludes padding)"
+    call += f" ({same_as})" if same_as else ""
+
+    def fn(x):
+        from jax import lax
+
+        n = x.ndim - 2
+        k, s, p, d = (_per_axis(v, n) for v in (kernel, stride, padding, dilation))
+        pads = tuple(_torch_padding(*axis, ceil_mode) for axis in zip(x.shape[2:], k, s, p, d))
+        window = {"window_dimensions": (1, 1, *k), "window_strides": (1, 1, *s),
+                  "padding": ((0, 0), (0, 0), *pads), "window_dilation": (1, 1, *d)}
+        if kind == "max":
+            return lax.reduce_window(x, np.array(-np.inf, x.dtype), lax.max, **window)
+        zero = np.array(0, x.dtype)
+        total = lax.reduce_window(x * x if kind == "lp2" else x, zero, lax.add, **window)
+        if kind == "lp2":
+            return lax.sqrt(total)
+        if count_include_pad:
+            return total / math.prod(k)
+        ones = np.ones((1, 1, *x.shape[2:]), x.dtype)
+        return total / lax.reduce_window(ones, zero, lax.add, **window)
+    return Peer("lax", call, fn, channels_last=False)
 
 
 @functools.cache
@@ -102,52 +153,67 @@ def workloads() -> list[Workload]:
     return [
         Workload("max_pool2d_k3s2p1_resnet", (16, 64, 112, 112), (2, 8, 32, 32),
                  lambda x: jaxpool.max_pool2d(x, 3, 2, 1), lambda x: F.max_pool2d(x, 3, 2, 1),
-                 (_flax_pool("flax.linen.max_pool", "max", (3, 3), (2, 2), ((1, 1), (1, 1))),)),
+                 (_flax_pool("flax.linen.max_pool", "max", (3, 3), (2, 2), ((1, 1), (1, 1))),),
+                 reduce_window=_reduce_window("max", 3, 2, 1)),
         Workload("max_pool2d_k2s2_indices_unpool_segnet", (16, 64, 64, 64), (2, 8, 16, 16),
                  lambda x: jaxpool.max_unpool2d(*jaxpool.max_pool2d(x, 2, 2, return_indices=True), 2, 2),
-                 lambda x: F.max_unpool2d(*F.max_pool2d(x, 2, 2, return_indices=True), 2, 2)),
+                 lambda x: F.max_unpool2d(*F.max_pool2d(x, 2, 2, return_indices=True), 2, 2),
+                 reduce_window="reduce_window returns no indices, so no max_unpool2d either"),
         Workload("max_pool2d_k3s2d2_ceil", (16, 64, 57, 57), (2, 8, 17, 17),
                  lambda x: jaxpool.max_pool2d(x, 3, 2, 0, 2, True),
-                 lambda x: F.max_pool2d(x, 3, 2, 0, 2, True)),
+                 lambda x: F.max_pool2d(x, 3, 2, 0, 2, True),
+                 reduce_window=_reduce_window("max", 3, 2, 0, 2, ceil_mode=True)),
         Workload("avg_pool2d_k3s1p1_nopad", (16, 192, 28, 28), (2, 8, 14, 14),
                  lambda x: jaxpool.avg_pool2d(x, 3, 1, 1, count_include_pad=False),
                  lambda x: F.avg_pool2d(x, 3, 1, 1, count_include_pad=False),
                  (_flax_pool("flax.linen.avg_pool", "avg", (3, 3), (1, 1), ((1, 1), (1, 1)),
-                             count_include_pad=False),)),
+                             count_include_pad=False),),
+                 reduce_window=_reduce_window("avg", 3, 1, 1, count_include_pad=False)),
         Workload("lp_pool2d_p2_k3s2", (16, 64, 56, 56), (2, 8, 16, 16),
-                 lambda x: jaxpool.lp_pool2d(x, 2, 3, 2), lambda x: F.lp_pool2d(x, 2, 3, 2)),
+                 lambda x: jaxpool.lp_pool2d(x, 2, 3, 2), lambda x: F.lp_pool2d(x, 2, 3, 2),
+                 reduce_window=_reduce_window("lp2", 3, 2)),
         Workload("adaptive_avg_pool2d_14to7", (32, 512, 14, 14), (2, 8, 14, 14),
                  lambda x: jaxpool.adaptive_avg_pool2d(x, 7), lambda x: F.adaptive_avg_pool2d(x, 7),
                  (_flax_pool("flax.linen.avg_pool (k2 s2, same windows)", "avg", (2, 2), (2, 2)),
-                  _keras_adaptive("avg", 7))),
+                  _keras_adaptive("avg", 7)),
+                 reduce_window=_reduce_window("avg", 2, 2, same_as="14 -> 7: the same windows")),
         Workload("adaptive_avg_pool2d_33to7", (32, 256, 33, 33), (2, 8, 33, 33),
                  lambda x: jaxpool.adaptive_avg_pool2d(x, 7), lambda x: F.adaptive_avg_pool2d(x, 7),
-                 (_keras_adaptive("avg", 7),)),
+                 (_keras_adaptive("avg", 7),),
+                 reduce_window="33 -> 7 windows are 5 or 6 long: no fixed window"),
         Workload("adaptive_avg_pool2d_global", (64, 2048, 7, 7), (2, 16, 7, 7),
                  lambda x: jaxpool.adaptive_avg_pool2d(x, 1), lambda x: F.adaptive_avg_pool2d(x, 1),
                  (_flax_pool("flax.linen.avg_pool (k7, same window)", "avg", (7, 7), (7, 7)),
-                  _keras_adaptive("avg", 1))),
+                  _keras_adaptive("avg", 1)),
+                 reduce_window=_reduce_window("avg", 7, 7, same_as="global: the same window")),
         Workload("adaptive_avg_pool2d_10x9to80x60", (8, 64, 10, 9), (2, 8, 10, 9),
                  lambda x: jaxpool.adaptive_avg_pool2d(x, (80, 60)),
-                 lambda x: F.adaptive_avg_pool2d(x, (80, 60)), (_keras_adaptive("avg", (80, 60)),)),
+                 lambda x: F.adaptive_avg_pool2d(x, (80, 60)), (_keras_adaptive("avg", (80, 60)),),
+                 reduce_window="upsampling (10x9 -> 80x60): windows 1 or 2 long at a fractional stride"),
         Workload("adaptive_max_pool2d_33to5", (32, 256, 33, 33), (2, 8, 33, 33),
                  lambda x: jaxpool.adaptive_max_pool2d(x, 5), lambda x: F.adaptive_max_pool2d(x, 5),
-                 (_keras_adaptive("max", 5),)),
+                 (_keras_adaptive("max", 5),),
+                 reduce_window="33 -> 5 windows are 7 or 8 long: no fixed window"),
         Workload("adaptive_max_pool2d_33to5_indices", (32, 256, 33, 33), (2, 8, 33, 33),
                  lambda x: jaxpool.adaptive_max_pool2d(x, 5, True),
-                 lambda x: F.adaptive_max_pool2d(x, 5, True)),
+                 lambda x: F.adaptive_max_pool2d(x, 5, True),
+                 reduce_window="33 -> 5 windows are 7 or 8 long, and reduce_window returns no indices"),
         Workload("adaptive_max_pool1d_1000to100", (64, 256, 1000), (2, 8, 1000),
                  lambda x: jaxpool.adaptive_max_pool1d(x, 100), lambda x: F.adaptive_max_pool1d(x, 100),
                  (_flax_pool("flax.linen.max_pool (k10 s10, same windows)", "max", (10,), (10,)),
-                  _keras_adaptive("max", 100))),
+                  _keras_adaptive("max", 100)),
+                 reduce_window=_reduce_window("max", 10, 10, same_as="1000 -> 100: the same windows")),
         Workload("max_pool3d_k2s2", (4, 32, 32, 64, 64), (1, 4, 8, 16, 16),
                  lambda x: jaxpool.max_pool3d(x, 2, 2), lambda x: F.max_pool3d(x, 2, 2),
-                 (_flax_pool("flax.linen.max_pool", "max", (2, 2, 2), (2, 2, 2)),)),
+                 (_flax_pool("flax.linen.max_pool", "max", (2, 2, 2), (2, 2, 2)),),
+                 reduce_window=_reduce_window("max", 2, 2)),
         Workload("adaptive_avg_pool3d_17to4", (4, 64, 17, 17, 17), (1, 4, 17, 17, 17),
                  lambda x: jaxpool.adaptive_avg_pool3d(x, 4), lambda x: F.adaptive_avg_pool3d(x, 4),
-                 (_keras_adaptive("avg", 4),)),
+                 (_keras_adaptive("avg", 4),),
+                 reduce_window=_reduce_window("avg", 5, 4, same_as="17 -> 4: the same windows")),
         Workload("fractional_max_pool2d_k3_r0.5", (8, 64, 64, 64), (2, 4, 16, 16),
-                 frac_jax, frac_torch, extra=frac_samples, requires="fractional_max_pool2d"),
+                 frac_jax, frac_torch, extra=frac_samples, requires="fractional_max_pool2d",
+                 reduce_window="pseudo-random window starts: no fixed stride"),
     ]
 
 

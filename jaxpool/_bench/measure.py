@@ -1,16 +1,20 @@
 """One workload measured: its data, every contender's callables, the interleaved timings, the
-roofline and the peers' agreement with torch, as one result row."""
+roofline, the peers' agreement with torch and the compile times, as one result row."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from .timing import IDLE_GAP_S, first, interleaved, jax_callables, nbytes, torch_callables, torch_output
-from .cases import Workload, agreement, keras_status
+from .cases import Peer, Workload, agreement, keras_status
+from .compiling import compile_seconds
+from .timing import (FORMS, IDLE_GAP_S, first, interleaved, jax_callables, loss, nbytes, torch_callables,
+                     torch_output)
 
 
-def run_workload(w: Workload, *, quick: bool, device: str, repeats: int, target: float, seed: int = 0):
-    """Measure one workload; returns a result row (dict)."""
+def run_workload(w: Workload, *, quick: bool, device: str, repeats: int, target: float,
+                 compile_repeats: int = 0, seed: int = 0):
+    """Measure one workload; returns a result row (dict).  ``compile_repeats`` tries per compile
+    time (:func:`compile_times`; 0: none)."""
     import jax
     import jax.numpy as jnp
     import jaxpool
@@ -40,39 +44,66 @@ def run_workload(w: Workload, *, quick: bool, device: str, repeats: int, target:
     def copy_in_place():
         copied[0] = copy(copied[0])
         copied[0].block_until_ready()
-    fns_fwd = {}
-    fns_bwd = {}
-    fns_fwd["jaxpool"], fns_bwd["jaxpool"] = jax_callables(w.jax_fn, x, extra, device)
-    fns_fwd["torch"], fns_bwd["torch"] = torch_callables(w.torch_fn, x_np, extra_np, device)
-    fns_fwd["copy"] = copy_in_place
+    fns = {form: {} for form in FORMS}  # form -> contender -> call
+    for contender, calls in (("jaxpool", jax_callables(w.jax_fn, x, extra)),
+                             ("torch", torch_callables(w.torch_fn, x_np, extra_np, device))):
+        for form, call in calls.items():
+            fns[form][contender] = call
+    fns["fwd"]["copy"] = copy_in_place
     peers = [p for p in w.peers if p.library != "keras" or keras_status() is None]
     if peers:
         reference = torch_output(w.torch_fn, x_np, extra_np)
     if any(p.channels_last for p in peers):
         x_last = jax.device_put(jnp.moveaxis(x, 1, -1), jdev)
-    for p in peers:
+    for p in peers:  # timed forward and with the run-time cotangent, as before the gradient forms
         peer_x = x_last if p.channels_last else x
-        fns_fwd[p.library], fns_bwd[p.library] = jax_callables(p.fn, peer_x, (), device)
-        out = np.asarray(first(fns_fwd[p.library]()))  # the timed program's own output
+        calls = jax_callables(p.fn, peer_x, (), forms=("fwd", "fwdbwd"))
+        fns["fwd"][p.library], fns["fwdbwd"][p.library] = calls["fwd"], calls["fwdbwd"]
+        out = np.asarray(first(calls["fwd"]()))  # the timed program's own output
         row.update({f"{p.library}_call": p.call,
                     **agreement(p.library, np.moveaxis(out, -1, 1) if p.channels_last else out, reference)})
     gap = 0.0 if quick else IDLE_GAP_S  # a smoke run times nothing worth the wait
-    fwd = interleaved(fns_fwd, repeats, target, gap)
-    bwd = interleaved(fns_bwd, repeats, target, gap)
+    seconds = {form: interleaved(calls, repeats, target, gap) for form, calls in fns.items()}
+    row["status"] = "ok"
+    for form, t in seconds.items():
+        row.update({f"jaxpool_{form}_ms": t["jaxpool"] * 1e3, f"torch_{form}_ms": t["torch"] * 1e3,
+                    f"ratio_{form}": t["jaxpool"] / t["torch"]})
+    fwd = seconds["fwd"]
     bandwidth = 2 * nbytes(x) / fwd["copy"]
     row.update(
-        status="ok",
-        jaxpool_fwd_ms=fwd["jaxpool"] * 1e3,
-        torch_fwd_ms=fwd["torch"] * 1e3,
-        ratio_fwd=fwd["jaxpool"] / fwd["torch"],
-        jaxpool_fwdbwd_ms=bwd["jaxpool"] * 1e3,
-        torch_fwdbwd_ms=bwd["torch"] * 1e3,
-        ratio_fwdbwd=bwd["jaxpool"] / bwd["torch"],
         copy_ms=fwd["copy"] * 1e3,
         copy_GBps=bandwidth / 1e9,
         roofline_fwd=moved / bandwidth / fwd["jaxpool"],
         torch_roofline_fwd=moved / bandwidth / fwd["torch"],
     )
     for p in peers:
-        row.update({f"{p.library}_fwd_ms": fwd[p.library] * 1e3, f"{p.library}_fwdbwd_ms": bwd[p.library] * 1e3})
+        row.update({f"{p.library}_{form}_ms": seconds[form][p.library] * 1e3 for form in ("fwd", "fwdbwd")})
+    if compile_repeats:  # last: it clears jax's caches, so every program above compiled already
+        row.update(compile_times(w, x, extra, torch_output(w.torch_fn, x_np, extra_np), compile_repeats))
+    return row
+
+
+def compile_times(w: Workload, x, extra, reference: np.ndarray, repeats: int) -> dict:
+    """Compile seconds and StableHLO op counts of ``jax.jit(jax.grad(sum of the op))``, for jaxpool
+    and for ``w.reduce_window`` where it expresses the op and jax can differentiate it; the
+    latter's forward output is first compared with torch's (``reduce_window_matches_torch``), so
+    the reference is the same op."""
+    import jax
+
+    seconds, ops = compile_seconds(lambda: jax.jit(jax.grad(loss(w.jax_fn))), (x, *extra), repeats)
+    row = {"jaxpool_compile_s": seconds, "jaxpool_stablehlo_ops": ops}
+    rw = w.reduce_window
+    if not isinstance(rw, Peer):
+        row["reduce_window_call"] = f"n/a: {rw or 'not stated'}"
+        return row
+    row.update(agreement("reduce_window", np.asarray(jax.jit(rw.fn)(x)), reference))
+    try:
+        seconds, ops = compile_seconds(lambda: jax.jit(jax.grad(loss(rw.fn))), (x,), repeats)
+    except NotImplementedError as e:  # jax has no VJP of a dilated max reduce_window
+        row["reduce_window_call"] = f"n/a: {rw.call}: jax cannot differentiate it ({str(e).split(',')[0]})"
+        return row
+    row.update(reduce_window_call=rw.call, reduce_window_compile_s=seconds, reduce_window_stablehlo_ops=ops,
+               ratio_compile=row["jaxpool_compile_s"] / seconds)
+    if not row["reduce_window_matches_torch"]:
+        row["reduce_window_call"] += f" (its output is not torch's: {row['reduce_window_differs']})"
     return row

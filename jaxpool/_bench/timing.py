@@ -1,8 +1,9 @@
 """How a call is timed: calibrated samples, interleaved round-robin, and the callables that run
-each side's forward and forward+backward."""
+each side's forward and forward+backward in every form of :data:`FORMS`."""
 
 from __future__ import annotations
 
+import functools
 import statistics
 import time
 from collections.abc import Callable
@@ -55,11 +56,32 @@ def nbytes(tree) -> int:
     return sum(int(np.prod(a.shape)) * a.dtype.itemsize for a in jax.tree.leaves(tree))
 
 
-def jax_callables(fn, x, extra, device):
-    import jax
+# The passes timed, in the table's order: a row's keys are ``{contender}_{form}_ms`` and
+# ``ratio_{form}``.  The gradient forms are what users write: a constant cotangent, so XLA
+# sees (and may fold or fuse differently) the whole gradient, and the forward output is dead.
+FORMS = {
+    "fwd": "forward (torch under no_grad)",
+    "fwdbwd": "forward+backward with a run-time ones cotangent: jax.vjp, torch out.backward(ones)",
+    "gradsum": "jax.jit(jax.grad(lambda x: pool(x).sum())), torch pool(x).sum().backward()",
+    "gradmean": "jax.jit(jax.grad(lambda x: pool(x).mean())), torch pool(x).mean().backward()",
+}
+GRAD_FORMS = {"gradsum": "sum", "gradmean": "mean"}  # form -> the reduction differentiated
+
+
+def loss(fn, reduce: str = "sum"):
+    """``(x, *extra) -> fn(x, *extra).sum()`` (or ``.mean()``), the scalar users differentiate;
+    of an op returning (values, indices), the values'.  The extra inputs are closed over by
+    ``jax.grad``, which differentiates the input only."""
     import jax.numpy as jnp
 
-    fwd = jax.jit(lambda x, *e: fn(x, *e))
+    reduction = getattr(jnp, reduce)
+    return lambda x, *e: reduction(first(fn(x, *e)))
+
+
+def jax_callables(fn, x, extra, forms=tuple(FORMS)) -> dict[str, Callable]:
+    """One call per form in ``forms``, each running a jitted program to ``block_until_ready``."""
+    import jax
+    import jax.numpy as jnp
 
     def value_and_grad(x, cotangent, *e):
         def diff(x):
@@ -74,12 +96,22 @@ def jax_callables(fn, x, extra, device):
     # whole gradient of a linear op (an average) into a literal and time a copy.
     out = first(jax.eval_shape(fn, x, *extra))
     cotangent = jax.device_put(jnp.ones(out.shape, out.dtype), x.sharding)
-    bwd = jax.jit(value_and_grad)
-    return (lambda: jax.block_until_ready(fwd(x, *extra)),
-            lambda: jax.block_until_ready(bwd(x, cotangent, *extra)))
+    programs = {"fwd": (jax.jit(lambda x, *e: fn(x, *e)), (x, *extra)),
+                "fwdbwd": (jax.jit(value_and_grad), (x, cotangent, *extra))}
+    for form, reduce in GRAD_FORMS.items():
+        programs[form] = (jax.jit(jax.grad(loss(fn, reduce))), (x, *extra))
+    return {form: functools.partial(_run_jax, *programs[form]) for form in forms}
 
 
-def torch_callables(fn, x_np, extra_np, device):
+def _run_jax(program, args):
+    import jax
+
+    return jax.block_until_ready(program(*args))
+
+
+def torch_callables(fn, x_np, extra_np, device) -> dict[str, Callable]:
+    """One call per form of :data:`FORMS`; the backward ones on the same leaf, its ``.grad``
+    cleared first, so every call computes a fresh gradient."""
     import torch
 
     dev = "cuda" if device == "gpu" else "cpu"
@@ -99,7 +131,14 @@ def torch_callables(fn, x_np, extra_np, device):
         out.backward(torch.ones_like(out))
         sync()
 
-    return fwd, bwd
+    def grad_of(reduce: str):
+        def call():
+            xg.grad = None
+            getattr(first(fn(xg, *extra)), reduce)().backward()
+            sync()
+        return call
+
+    return {"fwd": fwd, "fwdbwd": bwd, **{form: grad_of(r) for form, r in GRAD_FORMS.items()}}
 
 
 def torch_output(fn, x_np, extra_np) -> np.ndarray:
