@@ -8,6 +8,7 @@ import functools
 import math
 import os
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -230,7 +231,7 @@ def agreement(library: str, out: np.ndarray, reference: np.ndarray) -> dict:
     wrong = int(np.count_nonzero(~close))
     error = np.abs(out.astype(np.float64) - reference)
     finite = error[np.isfinite(error)]
-    result = {f"{library}_matches_torch": wrong == 0}
+    result: dict[str, Any] = {f"{library}_matches_torch": wrong == 0}
     if wrong:
         nan = int(np.count_nonzero(np.isnan(out) & ~np.isnan(reference)))
         result.update({f"{library}_wrong_outputs": wrong, f"{library}_nan_outputs": nan,

@@ -3,6 +3,9 @@ roofline, the peers' agreement with torch and the compile times, as one result r
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 
 from .cases import Peer, Workload, agreement, keras_status
@@ -20,7 +23,7 @@ def run_workload(w: Workload, *, quick: bool, device: str, repeats: int, target:
     import jaxpool
 
     shape = w.quick_shape if quick else w.shape
-    row = {"workload": w.name, "shape": list(shape), "dtype": "float32"}
+    row: dict[str, Any] = {"workload": w.name, "shape": list(shape), "dtype": "float32"}
     if w.requires and not hasattr(jaxpool, w.requires):
         row["status"] = f"not available (jaxpool.{w.requires} does not exist in this checkout)"
         return row
@@ -44,7 +47,7 @@ def run_workload(w: Workload, *, quick: bool, device: str, repeats: int, target:
     def copy_in_place():
         copied[0] = copy(copied[0])
         copied[0].block_until_ready()
-    fns = {form: {} for form in FORMS}  # form -> contender -> call
+    fns: dict[str, dict[str, Callable]] = {form: {} for form in FORMS}  # form -> contender -> call
     for contender, calls in (("jaxpool", jax_callables(w.jax_fn, x, extra)),
                              ("torch", torch_callables(w.torch_fn, x_np, extra_np, device))):
         for form, call in calls.items():
@@ -91,7 +94,7 @@ def compile_times(w: Workload, x, extra, reference: np.ndarray, repeats: int) ->
     import jax
 
     seconds, ops = compile_seconds(lambda: jax.jit(jax.grad(loss(w.jax_fn))), (x, *extra), repeats)
-    row = {"jaxpool_compile_s": seconds, "jaxpool_stablehlo_ops": ops}
+    row: dict[str, Any] = {"jaxpool_compile_s": seconds, "jaxpool_stablehlo_ops": ops}
     rw = w.reduce_window
     if not isinstance(rw, Peer):
         row["reduce_window_call"] = f"n/a: {rw or 'not stated'}"
