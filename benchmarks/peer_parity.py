@@ -26,7 +26,7 @@ import numpy as np
 if __package__ in (None, ""):  # run as a script: import this checkout's jaxpool
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from jaxpool import _bench as bench  # noqa: E402  (the benchmark's peers and tolerance)
+from jaxpool._bench import cases as bench  # noqa: E402  (the benchmark's peers and tolerance)
 
 # The 2-d (input, output) sizes of models ported from PyTorch.
 MODEL_CASES = (((14, 14), (7, 7)), ((7, 7), (7, 7)), ((13, 13), (7, 7)), ((10, 9), (80, 60)))
@@ -63,7 +63,7 @@ def peer_ops() -> dict:
 
 
 def compare(peer_fn, torch_fn, x: np.ndarray, output_size) -> dict:
-    """``bench._agreement`` of one call; a peer raising where torch computes differs too."""
+    """``bench.agreement`` of one call; a peer raising where torch computes differs too."""
     import jax
     import torch
 
@@ -72,7 +72,7 @@ def compare(peer_fn, torch_fn, x: np.ndarray, output_size) -> dict:
         out = np.asarray(jax.jit(lambda x: peer_fn(x, output_size))(x))
     except Exception as e:  # a peer rejecting a size torch accepts differs from torch
         return {"peer_matches_torch": False, "peer_raised": True, "peer_differs": f"raised {type(e).__name__}"}
-    return bench._agreement("peer", out, reference)
+    return bench.agreement("peer", out, reference)
 
 
 def sweep(max_size: int, seed: int = 0, ops: dict | None = None) -> list[dict]:

@@ -4,6 +4,7 @@ structure of the table, JSON and CSV, never the timings."""
 import csv
 import importlib.util
 import json
+import math
 import pathlib
 import sys
 
@@ -13,11 +14,14 @@ import torch  # noqa: F401  (the benchmark compares against torch: a missing tor
 
 import jaxpool
 from jaxpool import _bench as bench
+from jaxpool._bench import cases, compiling, report, timing
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
-TIMED = ("jaxpool_fwd_ms", "torch_fwd_ms", "ratio_fwd", "jaxpool_fwdbwd_ms", "torch_fwdbwd_ms",
-         "ratio_fwdbwd", "copy_ms", "roofline_fwd")
+FORMS = ("fwd", "fwdbwd", "gradsum", "gradmean")
+TIMED = (*(f"{side}_{form}_ms" for form in FORMS for side in ("jaxpool", "torch")),
+         *(f"ratio_{form}" for form in FORMS), "copy_ms", "roofline_fwd", "jaxpool_compile_s")
+REDUCE_WINDOW = ("reduce_window_compile_s", "ratio_compile")
 
 
 def test_every_issue_workload_is_listed():
@@ -49,8 +53,22 @@ def test_quick_run_writes_table_json_csv_and_plot(tmp_path, capsys):
         assert row["status"] == "ok"
         assert row["workload"] in printed
         for key in TIMED:
-            assert isinstance(row[key], float) and row[key] > 0, key
+            assert isinstance(row[key], float) and math.isfinite(row[key]) and row[key] > 0, key
         assert row["bytes_moved"] > 0
+        assert isinstance(row["jaxpool_stablehlo_ops"], int) and row["jaxpool_stablehlo_ops"] > 0
+    # segnet's indices and unpool have no reduce_window form; 14 -> 7 is reduce_window k2 s2
+    assert rows[0]["reduce_window_call"].startswith("n/a: ") and not any(k in rows[0] for k in REDUCE_WINDOW)
+    assert rows[1]["reduce_window_call"].startswith("lax.reduce_window avg k2 s2")
+    assert rows[1]["reduce_window_matches_torch"] is True
+    for key in REDUCE_WINDOW:
+        assert isinstance(rows[1][key], float) and math.isfinite(rows[1][key]) and rows[1][key] > 0, key
+    assert rows[1]["reduce_window_stablehlo_ops"] > 0
+    compile_table = printed[printed.index("compile time, forward+backward"):]
+    assert "compile s jaxpool" in compile_table and "compile s reduce_window" in compile_table
+    segnet_line = next(line for line in compile_table.splitlines() if line.startswith(only[0]))
+    assert segnet_line.split()[2:4] == ["n/a", "n/a"]
+    for title in ("ratio f+b", "ratio sum", "ratio mean"):
+        assert title in printed
     adaptive = rows[1]
     assert adaptive["flax_call"].startswith("flax.linen.avg_pool") and adaptive["flax_fwd_ms"] > 0
     assert adaptive["flax_matches_torch"] is True  # 14 -> 7 is k2 s2: Flax computes torch's windows
@@ -62,12 +80,84 @@ def test_quick_run_writes_table_json_csv_and_plot(tmp_path, capsys):
     assert not any(k.startswith(bench.PEER_LIBRARIES) for k in rows[0])  # no JAX peer has max_unpool
     assert result["environment"]["keras"][0].isdigit()  # Keras' version: its peers ran
     assert result["environment"]["torch_threads"] >= 1 and result["quick"] is True
-    assert result["summary"]["measured"] == 2 and result["summary"]["geomean_ratio"] > 0
+    summ = result["summary"]
+    assert summ["measured"] == 2 and summ["geomean_ratio"] > 0 and summ["geomean_ratio_all_forms"] > 0
+    for form in FORMS:
+        assert summ[f"geomean_ratio_{form}"] > 0 and summ["max_ratio"][form]["workload"] in only
+        assert summ["max_ratio"][form]["ratio"] == max(r[f"ratio_{form}"] for r in rows)
+    assert summ["compile"]["compared"] == 1
+    assert summ["compile"]["max_ratio_reduce_window"] == {"ratio": rows[1]["ratio_compile"], "workload": only[1]}
+    assert result["environment"]["compile_repeats"] == 1  # --quick: one compile each
     assert result["warning"] == warning
     with open(out_csv) as f:
         table = list(csv.DictReader(f))
-    assert [r["workload"] for r in table] == only and float(table[0]["ratio_fwd"]) > 0
+    assert [r["workload"] for r in table] == only
+    for key in TIMED:
+        assert all(math.isfinite(float(r[key])) and float(r[key]) > 0 for r in table), key
+    assert float(table[1]["ratio_compile"]) > 0 and table[0]["ratio_compile"] == ""
     assert out_png.stat().st_size > 0
+
+
+def test_every_workload_states_its_reduce_window_form_and_it_computes_torchs_numbers():
+    """The compile-time reference is the same op: forward output equal to torch's (quick shapes)."""
+    import jax
+
+    expressed = 0
+    for w in bench.workloads():
+        assert isinstance(w.reduce_window, (bench.Peer, str)) and w.reduce_window, w.name
+        if isinstance(w.reduce_window, str):
+            continue
+        expressed += 1
+        x = np.random.default_rng(0).standard_normal(w.quick_shape).astype(np.float32)
+        reference = timing.torch_output(w.torch_fn, x, ())
+        out = np.asarray(jax.jit(w.reduce_window.fn)(x))
+        assert cases.agreement("lax", out, reference) == {"lax_matches_torch": True}, w.name
+    assert expressed == 9  # max 3/2/1, dilated ceil, avg nopad, lp2, 14 -> 7, global, 1000 -> 100, 3-d 2/2, 17 -> 4
+
+
+@pytest.mark.parametrize("size", [15, 16, 17, 18])
+def test_reduce_window_padding_gives_torchs_ceil_mode_output_size(size):
+    import jax
+
+    peer = cases._reduce_window("max", 3, 2, 1, 2, ceil_mode=True)
+    expected = torch.nn.functional.max_pool1d(torch.zeros(1, 1, size), 3, 2, 1, 2, ceil_mode=True).shape
+    assert jax.eval_shape(peer.fn, jax.ShapeDtypeStruct((1, 1, size), np.float32)).shape == tuple(expected)
+
+
+def test_stablehlo_ops_counts_the_ops_that_produce_values():
+    text = """func.func public @main(%arg0: tensor<4xf32>) -> (tensor<f32>) {
+    %cst = stablehlo.constant dense<0.0> : tensor<f32>
+    %0 = stablehlo.reduce(%arg0 init: %cst) across dimensions = [0] : (tensor<4xf32>, tensor<f32>) -> tensor<f32>
+     reducer(%a: tensor<f32>, %b: tensor<f32>)  {
+      %2 = stablehlo.add %a, %b : tensor<f32>
+      stablehlo.return %2 : tensor<f32>
+    }
+    %1 = "stablehlo.case"(%c) ({
+      stablehlo.return %0 : tensor<f32>
+    }) : (tensor<i32>) -> tensor<f32>
+    %3 = chlo.erf %1 : tensor<f32> -> tensor<f32>
+    return %3 : tensor<f32>
+  }"""
+    assert compiling.stablehlo_ops(text) == 5  # constant, reduce, add, case, erf
+
+
+def test_compile_times_refuse_a_persistent_cache(tmp_path):
+    """No compile time is a cache read: with a cache directory set and the cache on, it refuses."""
+    import jax
+
+    dir_before, on_before = jax.config.jax_compilation_cache_dir, jax.config.jax_enable_compilation_cache
+    try:
+        jax.config.update("jax_compilation_cache_dir", str(tmp_path))
+        jax.config.update("jax_enable_compilation_cache", True)
+        assert compiling.persistent_cache_on()
+        with pytest.raises(RuntimeError, match="persistent compilation cache"):
+            compiling.compile_seconds(lambda: jax.jit(lambda x: x), (np.ones(2),), 1)
+        jax.config.update("jax_enable_compilation_cache", False)  # what main does for the run
+        assert not compiling.persistent_cache_on()
+    finally:
+        jax.config.update("jax_compilation_cache_dir", dir_before)
+        jax.config.update("jax_enable_compilation_cache", on_before)
+    assert list(tmp_path.iterdir()) == []  # nothing was compiled into it
 
 
 def test_keras_peers_run_here():
@@ -77,26 +167,29 @@ def test_keras_peers_run_here():
 
 def test_peer_agreement_counts_what_differs_from_torch():
     reference = np.array([[1.0, 2.0], [3.0, 4.0]], np.float32)
-    assert bench._agreement("keras", reference + 1e-7, reference) == {"keras_matches_torch": True}
+    assert cases.agreement("keras", reference + 1e-7, reference) == {"keras_matches_torch": True}
     wrong = reference.copy()
     wrong[0, 1], wrong[1, 1] = np.nan, 4.5
-    found = bench._agreement("keras", wrong, reference)
+    found = cases.agreement("keras", wrong, reference)
     assert found["keras_matches_torch"] is False
     assert (found["keras_wrong_outputs"], found["keras_nan_outputs"]) == (2, 1)
     assert found["keras_differs"] == "2 of 4 outputs, 1 of them NaN, largest finite error 0.5"
-    shaped = bench._agreement("flax", reference[:1], reference)
+    shaped = cases.agreement("flax", reference[:1], reference)
     assert shaped["flax_matches_torch"] is False and "shape (1, 2)" in shaped["flax_differs"]
     row = {"workload": "w", "keras_call": "keras.ops.f", **found, "keras_fwd_ms": 1.0}
-    assert bench._cell(row, "keras_fwd_ms", "{:.3f}") == "1.000" + bench.DIFFERS_MARK
-    assert bench.peer_notes([row]) == [f"{bench.DIFFERS_MARK} keras.ops.f differs from torch on w: {found['keras_differs']}"]
+    assert report._cell(row, "keras_fwd_ms", "{:.3f}") == "1.000" + report.DIFFERS_MARK
+    assert report.peer_notes([row]) == [f"{report.DIFFERS_MARK} keras.ops.f differs from torch on w: {found['keras_differs']}"]
 
 
 def test_fractional_workload_runs_or_says_not_available(tmp_path):
     out_json = tmp_path / "f.json"
-    assert bench.main(["--quick", "--repeats", "1", "--only", "fractional", "--json", str(out_json)]) == 0
+    assert bench.main(["--quick", "--repeats", "1", "--only", "fractional", "--no-compile-times",
+                       "--json", str(out_json)]) == 0
     (row,) = json.loads(out_json.read_text())["rows"]
     if hasattr(jaxpool, "fractional_max_pool2d"):
         assert row["status"] == "ok" and row["ratio_fwd"] > 0
+        assert row["ratio_gradsum"] > 0 and row["ratio_gradmean"] > 0  # the samples closed over by grad
+        assert not any("compile" in key for key in row)  # --no-compile-times
     else:
         assert row["status"].startswith("not available")
 
@@ -125,7 +218,8 @@ def test_warm_allocator_reruns_the_process_with_glibc_keeping_memory(tmp_path):
 
     out = tmp_path / "warm.json"
     proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench.py"), "--quick", "--repeats", "1",
-                           "--warm-allocator", "--only", "adaptive_avg_pool2d_14to7", "--json", str(out)],
+                           "--warm-allocator", "--only", "adaptive_avg_pool2d_14to7", "--no-compile-times",
+                           "--json", str(out)],
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(out.read_text())["environment"]["allocator"].startswith("warm")
