@@ -70,7 +70,7 @@ def fractional_max_pool(input, kernel_size, output_size=None, output_ratio=None,
 
     See the module docstring for the window, index, NaN and validation rules.  The windows are
     data (one set per plane): the plan holds their rule (:class:`jaxpool.windows.DrawnWindows`)
-    and the executor (:mod:`jaxpool._drawn_max`) draws them from the samples.
+    and the executor (:mod:`jaxpool._drawn_max`) computes them from the samples.
     """
     op = f"fractional_max_pool{ndim}d"
     layout = _args.layout_of(input, ndim, op, channels_last)
