@@ -127,7 +127,8 @@ def _fractional(op: str, input_size, *args, samples=None, seed=None, dtype="floa
     names = " ".join(f"U{k + 1}" for k in range(n))
     if (samples is None) == (seed is None):
         raise ValueError(f"{op} draws its windows at random: give --samples {names} (PyTorch's "
-                         "_random_samples of one plane, in [0, 1)) or --seed N (drawn with jax.random)")
+                         "_random_samples of one plane, in [0, 1)) or --seed N (drawn with jax.random); "
+                         "--plan alone prints the windows' rule")
     if samples is not None and (len(samples) != n or not all(0 <= float(u) < 1 for u in samples)):
         raise ValueError(f"--samples takes {n} numbers in [0, 1) for {op} ({names}: PyTorch's "
                          f"_random_samples[n, c, :]), got {' '.join(map(str, samples))}")

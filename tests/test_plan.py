@@ -148,6 +148,8 @@ def test_stochastic_plans_training_and_evaluation():
       "--samples", "0.3", "0.7"], ["plan of fractional_max_pool2d", "u = samples[n, c, 1]", "as given"]),
     (["fractional_max_pool3d", "--input-size", "9", "--kernel-size", "2", "--output-ratio", "0.5", "--seed", "1"],
      ["plan of fractional_max_pool3d", "jax.random.uniform(key, (N, C, 3), float32)", "output_ratio=0.5"]),
+    (["fractional_max_pool2d", "--input-size", "9", "--kernel-size", "2", "--output-size", "4"],
+     ["no plane drawn", "alpha = (9 - 2) / (4 - 1) in float32"]),
     (["stochastic_pool1d", "--input-size", "9", "--kernel-size", "3", "--stride", "2"],
      ["sample over 1 spatial axes", "training=True", "sum over 1 spatial axes", "training=False"]),
 ])
