@@ -80,7 +80,7 @@ def samples_of(p, given, key) -> jax.Array:
     batch, channels = p.input_shape[0], p.input_shape[p.layout.channel_axis]
     if given is not None:
         return jnp.asarray(given)[:batch]
-    dtype = jnp.dtype(next(iter(p.tables.values())).dtype)
+    dtype = jnp.dtype(next(iter(p.tables.values())).dtype)  # the rules' dtype is the input's
     return jax.random.uniform(key, (batch, channels, p.layout.n), dtype=dtype)
 
 

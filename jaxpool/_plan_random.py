@@ -70,17 +70,10 @@ def fractional_max_pool(x, layout: _args.Layout, op: str, kernel_size, output_si
     arguments["return_indices"] = return_indices
     source = ("_random_samples[:N], as given" if samples is not None else
               f"jax.random.uniform(key, (N, C, {n}), {dtype})")
-    routes = ((("every platform", "empty output: zeros, nothing is reduced"),) if 0 in _out_shape(shape, layout, out)
-              else (("every platform", FRACTIONAL_ROUTE),))
+    empty = 0 in out or 0 in shape  # an empty output size or batch
+    routes = (("every platform", "empty output: zeros, nothing is reduced" if empty else FRACTIONAL_ROUTE),)
     return plan.make(op, "max", x, layout, tables, index_dtype=index_dtype, arguments=arguments,
                      routes=routes, rule=f"windows drawn per (N, C) plane from its samples: {source}")
-
-
-def _out_shape(shape, layout: _args.Layout, out) -> tuple[int, ...]:
-    shape = list(shape)
-    for a, o in zip(layout.spatial_axes, out):
-        shape[a] = o
-    return tuple(shape)
 
 
 def fractional_output_size(spatial, output_size, output_ratio, ndim: int, op: str) -> tuple[int, ...]:
