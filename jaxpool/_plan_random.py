@@ -21,12 +21,15 @@ from jaxpool.windows import DrawnWindows
 
 __all__ = ["fractional_max_pool", "stochastic_pool", "sample_axes", "fractional_output_size"]
 
-FRACTIONAL_ROUTE = ("per axis: the window starts computed from the samples (traced), the taps gathered "
-                    "at them and folded by PyTorch's scan rule (val > max or isnan(val)); the values read "
-                    "at the chosen flat index with one gather, whose gradient is one scatter-add")
-SAMPLING_ROUTE = ("taps as strided slices of the padded input; per window one uniform draw inverted "
-                  "through the row-major running sum of max(a, 0) (1 per cell when none is positive); "
-                  "the gradient goes to the picked cell")
+# One route each, on every platform: the windows (fractional) or the pick (stochastic) are data,
+# so there is no static table for a platform's tactic to specialise on.
+FRACTIONAL_ROUTE = ("one route, as the windows are data; per axis: the window starts computed from the "
+                    "samples (traced), the taps gathered at them and folded by PyTorch's scan rule "
+                    "(val > max or isnan(val)); the values read at the chosen flat index with one gather, "
+                    "whose gradient is one scatter-add")
+SAMPLING_ROUTE = ("one route, as the pick is data: taps as strided slices of the padded input; per window "
+                  "one uniform draw inverted through the row-major running sum of max(a, 0) (1 per cell "
+                  "when none is positive); the gradient goes to the picked cell")
 
 
 def sample_axes(ndim: int) -> tuple[int, ...]:
