@@ -1,10 +1,9 @@
 """``jaxpool explain``: an operator's per-axis window table as text, and optionally as a plot.
 
-The windows shown are the tables the operator reduces over, built after the operator's own
-argument checks: :func:`jaxpool.windows.op_windows` for the deterministic pools, the fixed
-kernel/stride tables of ``stochastic_pool`` (:func:`jaxpool.plan.fixed_tables`), and for
-``fractional_max_pool`` the intervals :func:`jaxpool.fractional.interval_starts` draws from one
-plane's samples.  Every column is computed with numpy over whole axes, and long tables are
+The windows shown are the tables of the plan the operator records when it is traced
+(:func:`plan_of`), so they are the ones it runs; for ``fractional_max_pool``, whose plan holds
+the rule of windows drawn per plane, its executor computes one plane's windows from the
+samples given (or drawn from a seed).  Every column is computed with numpy over whole axes, and long tables are
 summarised (first and last rows), so the cost stays in seconds for any input size.
 """
 
@@ -40,144 +39,107 @@ def op_windows(op: str, input_size, *args, **kwargs):
     >>> [w.describe() for w in windows.op_windows("adaptive_avg_pool1d", 5, 3)]
     [[(0, 2), (1, 4), (3, 5)]]
 
-    ``samples`` (PyTorch's ``_random_samples`` of one plane, ``ndim`` numbers in ``[0, 1)``) or
-    ``seed`` (drawn as ``fractional_max_pool`` draws them from ``jax.random.key(seed)`` for a
-    ``(1, 1, ...)`` input) and ``dtype`` apply to ``fractional_max_pool{2,3}d`` only.
+    ``fractional_max_pool{2,3}d`` draws its windows per plane: given ``samples`` (PyTorch's
+    ``_random_samples`` of one plane, ``ndim`` numbers in ``[0, 1)``) or ``seed`` (drawn as the
+    operator draws them from ``jax.random.key(seed)`` for a ``(1, 1, ...)`` input), and
+    ``dtype``, the windows of that plane; without either, the plan's rule of each axis
+    (:class:`~jaxpool.windows.DrawnWindows`).
     """
+    if op[:-2] == "fractional_max_pool" and kwargs.get("samples") is None and kwargs.get("seed") is None:
+        p = plan_of(op, input_size, *args, **kwargs)
+        return tuple(p.tables[a] for a in p.layout.spatial_axes)
     return found_windows(op, input_size, *args, **kwargs)[0]
 
 
-def found_windows(op: str, input_size, *args, samples=None, seed=None, dtype="float32", **kwargs):
+def found_windows(op: str, input_size, *args, samples=None, seed=None, **kwargs):
     """``(tables, used)``: :func:`op_windows`' tables and, for fractional pools, each axis' sample
     (see :func:`_fractional`; None otherwise).  :func:`explain` and :func:`plot` take it as
     ``found=`` so that a caller who checked the tables first does not build them twice."""
-    family = op[:-2]
-    if family == "fractional_max_pool":
-        return _fractional(op, input_size, *args, samples=samples, seed=seed, dtype=dtype, **kwargs)
-    if samples is not None or seed is not None:
-        raise ValueError(f"samples and seed apply to fractional_max_pool2d/3d only, not to {op}")
-    if family == "stochastic_pool":
-        return _stochastic(op, input_size, *args, **kwargs), None
-    p = plan_of(op, input_size, *args, **kwargs)
+    if op[:-2] == "fractional_max_pool":
+        return _fractional(op, input_size, *args, samples=samples, seed=seed, **kwargs)
+    p = plan_of(op, input_size, *args, samples=samples, seed=seed, **kwargs)
     return tuple(p.tables[a] for a in p.layout.spatial_axes), None
 
 
-PLANNED = ("max_pool", "avg_pool", "lp_pool", "max_unpool", "adaptive_avg_pool", "adaptive_max_pool")
-
-
 def plan_text(op: str, input_size, *args, **kwargs) -> str:
-    """What ``jaxpool explain --plan`` prints: the operator's :class:`~jaxpool.plan.Plan`."""
-    family = op[:-2]
-    if family == "fractional_max_pool":
-        return (f"plan of {op}: windows drawn per (N, C) plane from its samples at run time; one route "
-                "on every platform: taps gathered per axis, variadic reduce by PyTorch's rule, gradient "
-                "to the chosen cell")
-    if family == "stochastic_pool":
-        return (f"plan of {op}: {family}'s fixed windows (above); training: taps sampled by their "
-                "weights, one route on every platform; evaluation: window sums on the routes of avg_pool")
-    kwargs = {k: v for k, v in kwargs.items() if k not in ("samples", "seed", "dtype")}
+    """What ``jaxpool explain --plan`` prints: the operator's :class:`~jaxpool.plan.Plan`
+    (stochastic pooling: its training plan and its evaluation plan)."""
+    if op[:-2] == "stochastic_pool" and "training" not in kwargs:
+        return "\n\n".join(str(plan_of(op, input_size, *args, training=t, **kwargs)) for t in (True, False))
     return str(plan_of(op, input_size, *args, **kwargs))
 
 
-def plan_of(op: str, input_size, *args, **kwargs):
+def plan_of(op: str, input_size, *args, samples=None, seed=None, dtype="float32", **kwargs):
     """The :class:`jaxpool.plan.Plan` that ``jaxpool.<op>`` executes on an input of spatial size
     ``input_size`` (batch and channels 1), with the operator's own arguments after the input
     (after the input and the indices for ``max_unpool``).  The operator is traced abstractly
     (``jax.eval_shape``: nothing is computed) and its plan recorded, so bad arguments raise the
     operator's own ``ValueError``/``TypeError`` and the plan is the one it runs.
 
-    ``channels_last`` is accepted and ignored: the layout does not change the windows.
+    Every operator of the registry (:data:`jaxpool.layer_specs.OPS`) has one.  A randomized
+    operator is traced with a key (``jax.random.key(seed)``, seed 0 by default) where it needs
+    one; ``fractional_max_pool`` with abstract ``_random_samples`` of ``dtype`` unless ``seed``
+    is given (``samples`` only say that the samples are given).  ``channels_last`` is accepted
+    and ignored: the layout does not change the windows.
     """
     import jax
     import jax.numpy as jnp
 
-    import jaxpool
     from jaxpool import _args, plan
+    from jaxpool.layer_specs import FAMILIES, OPS
 
     kwargs = {k: v for k, v in kwargs.items() if k != "channels_last"}
-    family, ndim = op[:-2], op[-2:-1]
-    fn = getattr(jaxpool, op, None) if op[-1:] == "d" and ndim in ("1", "2", "3") else None
-    if fn is None or family not in PLANNED:
-        names = ", ".join(f"{f}{{1,2,3}}d" for f in PLANNED)
+    spec = OPS.get(op)
+    if spec is None:
+        names = ", ".join(f"{f.name}{{{','.join(map(str, f.dims))}}}d" for f in FAMILIES)
         raise ValueError(f"op_windows: unknown operator {op!r}; known: {names}")
-    n = int(ndim)
+    family, n = spec.family, spec.ndim
+    fractional = family.windows == "fractional"
+    if not fractional and (samples is not None or seed is not None):
+        raise ValueError(f"samples and seed apply to fractional_max_pool2d/3d only, not to {op}")
+    if fractional and dtype not in FRACTIONAL_DTYPES:
+        raise ValueError(f"{op}: dtype must be one of {', '.join(FRACTIONAL_DTYPES)}, got {dtype!r}")
     spatial = _args.positive(_args.int_tuple(input_size, n, "input_size", op), "input_size", op)
-    x = jax.ShapeDtypeStruct((1, 1, *spatial), jnp.float32)
+    x = jax.ShapeDtypeStruct((1, 1, *spatial), dtype if fractional else jnp.float32)
+    lead = [jax.ShapeDtypeStruct(x.shape, jnp.int32)] if family.windows == "unpool" else []  # indices
+    traced = {}  # abstract keyword arrays
+    if fractional and seed is None:
+        traced["_random_samples"] = jax.ShapeDtypeStruct((1, 1, n), dtype)
+    random = family.random
+    if random is not None and "_random_samples" not in traced and kwargs.get(random.training_arg, True):
+        kwargs[random.key_arg] = jax.random.key(seed or 0)
+    fn = spec.fn
     with plan.recording() as plans:
-        if family == "max_unpool":
-            jax.eval_shape(lambda v, i: fn(v, i, *args, **kwargs), x, jax.ShapeDtypeStruct(x.shape, jnp.int32))
-        else:
-            jax.eval_shape(lambda v: fn(v, *args, **kwargs), x)
+        jax.eval_shape(lambda v, i, t: fn(v, *i, *args, **t, **kwargs), x, lead, traced)
     return plans[-1]
 
 
-def _abstract_input(op: str, input_size, dtype="float32"):
-    import jax
-
-    from jaxpool import _args
-
-    n = int(op[-2])
-    spatial = _args.positive(_args.int_tuple(input_size, n, "input_size", op), "input_size", op)
-    return spatial, jax.ShapeDtypeStruct((1, 1, *spatial), dtype)
-
-
-def _stochastic(op: str, input_size, kernel_size, stride=None, padding=0, **kwargs):
-    """stochastic_pool's windows are max_pool's without dilation or ceil_mode (see its module)."""
-    import jax
-
-    import jaxpool
-    from jaxpool import _args
-    from jaxpool.plan import fixed_tables
-
-    kwargs = {k: v for k, v in kwargs.items() if k not in ("channels_last", "training", "key")}
-    if kwargs:
-        raise TypeError(f"{op}: unexpected arguments {', '.join(kwargs)}")
-    _, x = _abstract_input(op, input_size)
-    fn = getattr(jaxpool, op)
-    jax.eval_shape(lambda v: fn(v, kernel_size, stride, padding, training=False), x)  # the op's checks
-    layout = _args.Layout(int(op[-2]), False, True)
-    tables = fixed_tables(x, layout, op, kernel_size, stride, padding, 1, False)
-    return tuple(tables[a] for a in layout.spatial_axes)
-
-
-def _fractional(op: str, input_size, kernel_size, output_size=None, output_ratio=None, *,
-                samples=None, seed=None, dtype="float32"):
-    """``(tables, used)``: the windows fractional_max_pool draws for one plane, and per axis the
-    column of the samples that drives it and its value."""
+def _fractional(op: str, input_size, *args, samples=None, seed=None, dtype="float32", **kwargs):
+    """``(tables, used)``: the windows fractional_max_pool draws for one plane, computed by its
+    executor from the plan it records, and per axis the column of the samples that drives it
+    and its value."""
     import jax
     import jax.numpy as jnp
 
-    import jaxpool
-    from jaxpool import _args, fractional
+    from jaxpool import _drawn_max
 
     n = int(op[-2])
     names = " ".join(f"U{k + 1}" for k in range(n))
     if (samples is None) == (seed is None):
         raise ValueError(f"{op} draws its windows at random: give --samples {names} (PyTorch's "
-                         "_random_samples of one plane, in [0, 1)) or --seed N (drawn with jax.random)")
-    if dtype not in FRACTIONAL_DTYPES:
-        raise ValueError(f"{op}: dtype must be one of {', '.join(FRACTIONAL_DTYPES)}, got {dtype!r}")
-    spatial, x = _abstract_input(op, input_size, dtype)
+                         "_random_samples of one plane, in [0, 1)) or --seed N (drawn with jax.random); "
+                         "--plan alone prints the windows' rule")
+    if samples is not None and (len(samples) != n or not all(0 <= float(u) < 1 for u in samples)):
+        raise ValueError(f"--samples takes {n} numbers in [0, 1) for {op} ({names}: PyTorch's "
+                         f"_random_samples[n, c, :]), got {' '.join(map(str, samples))}")
+    p = plan_of(op, input_size, *args, samples=samples, seed=seed, dtype=dtype, **kwargs)
     if samples is not None:
-        if len(samples) != n or not all(0 <= float(u) < 1 for u in samples):
-            raise ValueError(f"--samples takes {n} numbers in [0, 1) for {op} ({names}: PyTorch's "
-                             f"_random_samples[n, c, :]), got {' '.join(map(str, samples))}")
         drawn = jnp.asarray(np.asarray(samples, np.float64).reshape(1, 1, n), dtype)
     else:
-        drawn = fractional._samples(None, jax.random.key(seed), 1, 1, True, jnp.dtype(dtype), n, op)
-    fn = getattr(jaxpool, op)
-    jax.eval_shape(lambda v, s: fn(v, kernel_size, output_size, output_ratio, _random_samples=s),
-                   x, drawn)  # the operator's own checks
-    kernel = _args.int_tuple(kernel_size, n, "kernel_size", op)
-    out = fractional._output_size(spatial, output_size, output_ratio, n, op)
-    columns = fractional.sample_axes(n)
-    tables, used = [], []
-    for d in range(n):
-        u = drawn[0, 0, columns[d]]
-        starts = np.asarray(fractional.interval_starts(u, spatial[d], out[d], kernel[d], dtype), np.int64)
-        tables.append(windows.AxisWindows(spatial[d], starts, np.full(out[d], kernel[d], np.int64)))
-        used.append((columns[d], str(np.asarray(u))))  # in the dtype's own shortest form
-    return tuple(tables), used
+        drawn = _drawn_max.samples_of(p, None, jax.random.key(seed))  # what the operator draws
+    rules = [p.tables[a] for a in p.layout.spatial_axes]
+    used = [(r.sample, str(np.asarray(drawn[0, 0, r.sample]))) for r in rules]  # the dtype's shortest form
+    return _drawn_max.plane_windows(p, drawn[0, 0]), used
 
 
 # ----------------------------------------------------------------------------- columns

@@ -75,7 +75,7 @@ def _build_parser() -> argparse.ArgumentParser:
         description="Print, per spatial axis, each output's input range [a,b), its size, padding cells and "
                     "its overlap with the next window, for one operator and input size; say whether an "
                     "adaptive pool equals a plain kernel/stride there.  Fractional max pooling draws its "
-                    "windows at random: give one plane's samples (--samples) or a --seed.  Tables of more "
+                    "windows at random: give one plane's samples (--samples) or a --seed (or --plan alone for the rule).  Tables of more "
                     f"than {_EXPLAIN_ROWS} windows show their first and last rows.  Example: jaxpool explain "
                     "adaptive_avg_pool1d --input-size 5 --output-size 3")
     e.add_argument("op", metavar="OP", help="max_pool, avg_pool, lp_pool, max_unpool, adaptive_avg_pool, "
@@ -234,7 +234,8 @@ def _operator(name: str, input_size: list[int]) -> str:
 
 def explain_arguments(args) -> tuple[str, tuple, tuple, dict, tuple]:
     """``(op, input_size, positional args, keyword args, found)`` of the call to explain; ``found``
-    is :func:`jaxpool._explain.found_windows`' answer.
+    is :func:`jaxpool._explain.found_windows`' answer (None for fractional pooling with ``--plan``
+    and no plane drawn: only its plan, which holds the windows' rule, is printed).
 
     The tables are built here, after the operator's own argument checks, so a bad argument is
     reported before anything is printed.
@@ -277,6 +278,9 @@ def explain_arguments(args) -> tuple[str, tuple, tuple, dict, tuple]:
     if family == "lp_pool":
         args_ = (given.pop("norm_type", 2.0),)
     given.update(extra)
+    if family == "fractional_max_pool" and args.plan and not (args.plot or "samples" in extra or "seed" in extra):
+        _explain.plan_of(op, input_size, *args_, **given)  # the operator's own checks
+        return op, input_size, args_, given, None  # no plane drawn: the plan's rule only
     found = _explain.found_windows(op, input_size, *args_, **given)  # after the operator's own checks
     return op, input_size, args_, given, found
 
@@ -298,6 +302,11 @@ def cmd_explain(args) -> int:
     if problem:
         print(f"jaxpool explain: {problem}", file=err)
         return 2
+    if found is None:  # fractional pooling without samples: its windows' rule, from the plan
+        print(f"no plane drawn (--samples or --seed show one plane's windows); {op}'s plan when it is "
+              "given _random_samples:\n", file=out)
+        print(_explain.plan_text(op, input_size, *pos, **kw), file=out)
+        return 0
     print(_explain.explain(op, input_size, *pos, found=found, **kw), file=out)
     if args.plan:
         print("\n" + _explain.plan_text(op, input_size, *pos, **kw), file=out)

@@ -8,7 +8,9 @@ A :class:`Plan` holds what the executor needs and nothing it must recompute: the
 arguments, the layout, one :class:`~jaxpool.windows.AxisWindows` table per spatial axis, the
 divisor rule, the index dtype, the output shape, and the route each platform takes with the
 reason.  It is built here, by one module that owns PyTorch's argument rules and table
-construction for every family (fixed windows, adaptive windows, MaxUnpool's blocks); tables cost
+construction for every family (fixed windows, adaptive windows, MaxUnpool's blocks; the randomized
+families, fractional max pooling's drawn windows and stochastic pooling, in the small module
+beside it, :mod:`jaxpool._plan_random`); tables cost
 O(outputs + in-bounds taps), and an axis with more windows than the budget is refused before a
 table exists.  ``jaxpool explain --plan`` and :func:`jaxpool.windows.op_windows` trace the
 operator and read the plan it executes (:func:`recording`), so they cannot drift from it.
@@ -46,16 +48,21 @@ class Plan:
 
     Attributes:
       op: the operator, e.g. ``"max_pool2d"`` (errors name it).
-      reduction: ``"sum"``, ``"max"`` or ``"unpool"`` (the executor's kind).
+      reduction: ``"sum"``, ``"max"``, ``"unpool"`` or ``"sample"`` (stochastic pooling's
+        training pick): the executor's kind.
       layout: where the spatial axes are (:class:`jaxpool._args.Layout`).
       input_shape, output_shape: batched shapes (an unbatched input gets a batch axis of 1).
-      tables: ``{axis: AxisWindows}`` per spatial axis of the batched input, read-only.
+      tables: ``{axis: AxisWindows}`` per spatial axis of the batched input, read-only; for
+        fractional max pooling, whose windows are drawn per plane, ``{axis: DrawnWindows}``
+        (the rule and the static sizes; the executor computes the starts).
       plane_strides: ``{axis: flat-index stride within one plane}``.
       divisor: the averaging rule: ``"padded"`` (count padding cells, ``count_include_pad``),
         ``"inside"`` (cells inside the input), an int (``divisor_override``), or None.
       index_dtype: the dtype of PyTorch's indices where the call computes them, else None.
       arguments: the validated arguments, ``(name, value)`` pairs.
       routes: ``(platform, route)`` pairs: what XLA:CPU and every other platform execute.
+      rule: what the randomized families do beyond the tables (where the samples come from,
+        how a pick or an expectation is made), else None.
     """
 
     op: str
@@ -63,12 +70,13 @@ class Plan:
     layout: _args.Layout
     input_shape: tuple[int, ...]
     output_shape: tuple[int, ...]
-    tables: Mapping[int, windows.AxisWindows]
+    tables: Mapping[int, windows.AxisWindows | windows.DrawnWindows]
     plane_strides: Mapping[int, int]
     divisor: str | int | None
     index_dtype: np.dtype | None
     arguments: tuple[tuple[str, object], ...]
     routes: tuple[tuple[str, str], ...]
+    rule: str | None = None
 
     def __str__(self) -> str:
         kind = "channels-last" if self.layout.channels_last else "channels-first"
@@ -80,9 +88,14 @@ class Plan:
             lines.append("  divisor: " + {
                 "padded": "window size up to the end of the padding (count_include_pad=True)",
                 "inside": "number of input cells in the window"}.get(self.divisor, f"{self.divisor} (divisor_override)"))
+        if self.rule is not None:
+            lines.append(f"  rule: {self.rule}")
         if self.index_dtype is not None:
             lines.append(f"  indices: {np.dtype(self.index_dtype).name}, flat offsets into each plane")
         for axis, w in self.tables.items():
+            if isinstance(w, windows.DrawnWindows):
+                lines.append(f"  axis {axis}: {w.describe()}")
+                continue
             step = w.uniform_stride()
             lines.append(f"  axis {axis}: {w.input_size} -> {w.output_size} windows, "
                          + (f"stride {step}, {w.max_length} taps" if step else
@@ -95,7 +108,8 @@ class Plan:
 
 
 def make(op: str, reduction: str, x, layout: _args.Layout, tables: dict, *, divisor=None,
-         index_dtype=None, arguments: dict | None = None, routes=None, output_spatial=None) -> Plan:
+         index_dtype=None, arguments: dict | None = None, routes=None, output_spatial=None,
+         rule: str | None = None) -> Plan:
     """A :class:`Plan` over validated ``tables`` of the input ``x`` (anything with a shape and a
     dtype), handed to every open :func:`recording`."""
     shape = tuple(layout.batch_shape(x.shape))
@@ -110,7 +124,7 @@ def make(op: str, reduction: str, x, layout: _args.Layout, tables: dict, *, divi
     return record(Plan(op, reduction, layout, shape, tuple(out), types.MappingProxyType(dict(tables)),
                 types.MappingProxyType(layout.plane_strides(spatial)), divisor,
                 None if index_dtype is None else np.dtype(index_dtype),
-                tuple((arguments or {}).items()), tuple(routes)))
+                tuple((arguments or {}).items()), tuple(routes), rule))
 
 
 # ----------------------------------------------------------------------------- per family

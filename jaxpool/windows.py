@@ -31,6 +31,7 @@ import numpy as np
 
 __all__ = [
     "AxisWindows",
+    "DrawnWindows",
     "pooling_output_size",
     "fixed",
     "adaptive",
@@ -183,6 +184,51 @@ class AxisWindows:
         first = np.maximum(starts, 0)
         stop = np.minimum(starts + (self.lengths.astype(np.int64) - 1) * self.dilation + 1, self.input_size)
         return [(int(a), int(b)) for a, b in zip(first, stop)]
+
+
+@dataclasses.dataclass(frozen=True)
+class DrawnWindows:
+    """The rule of one axis of fractional max pooling, whose windows are drawn per plane.
+
+    PyTorch's ``generate_intervals`` (aten/src/ATen/native/FractionalMaxPool2d.cpp): with the
+    plane's sample ``u`` for this axis, window ``i < out - 1`` covers ``kernel`` cells from
+    ``int((i + u) * alpha) - int(u * alpha)``, ``alpha = (in - kernel) / (out - 1)``, every
+    operation rounded to ``dtype``; the last window starts at ``in - kernel``.  The starts are
+    data (one ``u`` per plane), so the plan holds this rule and the static sizes; the executor
+    (:mod:`jaxpool._drawn_max`) computes the starts from the samples, and :meth:`table` turns
+    one plane's starts into its :class:`AxisWindows`.
+
+    Attributes:
+      input_size, output_size, kernel: the axis' sizes (``out + kernel - 1 <= in``).
+      sample: the column of ``_random_samples`` (``samples[n, c, sample]``) that drives the axis.
+      dtype: the scalar type the rule is computed in (the input's).
+    """
+
+    input_size: int
+    output_size: int
+    kernel: int
+    sample: int
+    dtype: str
+
+    @property
+    def last_start(self) -> int:
+        """Where the last window starts (``in - kernel``), the bound every start is clamped to."""
+        return self.input_size - self.kernel
+
+    def table(self, starts) -> AxisWindows:
+        """One plane's windows: ``kernel`` cells from each of ``starts``."""
+        starts = np.asarray(starts, np.int64).reshape(self.output_size)
+        return _frozen(AxisWindows(self.input_size, _compact(starts),
+                                   _compact(np.full(self.output_size, self.kernel, np.int64))))
+
+    def describe(self) -> str:
+        """The rule in one line, with this axis' numbers."""
+        head = f"{self.input_size} -> {self.output_size} windows of {self.kernel} taps"
+        if self.output_size < 2:
+            return head + (": none" if self.output_size == 0 else f" from {self.last_start} (the last cells)")
+        return (f"{head} drawn per plane from u = samples[n, c, {self.sample}]: window i < {self.output_size - 1} "
+                f"from int((i + u) * alpha) - int(u * alpha), alpha = ({self.input_size} - {self.kernel}) / "
+                f"({self.output_size} - 1) in {self.dtype}; the last from {self.last_start}")
 
 
 def pooling_output_size(

@@ -1,5 +1,6 @@
-"""The pipeline's shape: one frozen plan per call, read by explain; a numpy-only windows
-module; no import cycle; the route switch."""
+"""The pipeline's shape: one frozen plan per call (every operator of the registry, the
+randomized ones included), read by explain; a numpy-only windows module; no import cycle; the
+route switch."""
 
 import ast
 import dataclasses
@@ -108,3 +109,61 @@ def test_forced_portable_program_differs_and_agrees():
         got = jax.jit(make())(x)
     assert "remainder" in cpu and "remainder" not in portable
     np.testing.assert_array_equal(got, jax.jit(make())(x))
+
+
+def test_fractional_plan_holds_the_rule_the_op_runs_and_explain_reads():
+    x = jax.ShapeDtypeStruct((2, 3, 10, 9), jnp.float16)
+    s = jax.ShapeDtypeStruct((2, 3, 2), jnp.float16)
+    with plan.recording() as plans:
+        out = jax.eval_shape(lambda v, s: jaxpool.fractional_max_pool2d(v, 2, (5, 4), _random_samples=s), x, s)
+    (p,) = plans
+    assert p.output_shape == out.shape == (2, 3, 5, 4) and p.index_dtype == np.int32
+    assert p.tables[2] == windows.DrawnWindows(10, 5, 2, 1, "float16")  # 2-d: sample 1 drives the height
+    assert p.tables[3] == windows.DrawnWindows(9, 4, 2, 0, "float16")
+    text = str(p)
+    assert "alpha = (10 - 2) / (5 - 1) in float16" in text and "_random_samples[:N], as given" in text
+    assert "route on every platform" in text
+    # op_windows without samples: the recorded rule; with samples: one plane's windows from it
+    assert windows.op_windows("fractional_max_pool2d", (10, 9), 2, (5, 4), dtype="float16") == (p.tables[2], p.tables[3])
+    h, w = windows.op_windows("fractional_max_pool2d", (10, 9), 2, (5, 4), samples=[0.3, 0.7])
+    assert h.describe() == [(0, 2), (2, 4), (4, 6), (6, 8), (8, 10)] and w.describe()[-1] == (7, 9)
+
+
+def test_stochastic_plans_training_and_evaluation():
+    x = jax.ShapeDtypeStruct((1, 2, 9, 8), jnp.float32)
+    key = jax.random.key(0)
+    with plan.recording() as plans:
+        jax.eval_shape(lambda v: jaxpool.stochastic_pool2d(v, 3, 2, 1, key=key), x)
+        jax.eval_shape(lambda v: jaxpool.stochastic_pool2d(v, 3, 2, 1, training=False), x)
+    sample, expectation = plans
+    assert (sample.reduction, expectation.reduction) == ("sample", "sum")
+    assert dict(sample.routes).keys() == {"every platform"}
+    assert dict(expectation.routes).keys() == {"cpu", "gpu/tpu"}  # the window sums' routes
+    assert [t.describe() for t in windows.op_windows("stochastic_pool2d", (9, 8), 3, 2, 1)] == [
+        sample.tables[2].describe(), sample.tables[3].describe()]
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["fractional_max_pool2d", "--input-size", "10", "9", "--kernel-size", "2", "--output-size", "5", "4",
+      "--samples", "0.3", "0.7"], ["plan of fractional_max_pool2d", "u = samples[n, c, 1]", "as given"]),
+    (["fractional_max_pool3d", "--input-size", "9", "--kernel-size", "2", "--output-ratio", "0.5", "--seed", "1"],
+     ["plan of fractional_max_pool3d", "jax.random.uniform(key, (N, C, 3), float32)", "output_ratio=0.5"]),
+    (["fractional_max_pool2d", "--input-size", "9", "--kernel-size", "2", "--output-size", "4"],
+     ["no plane drawn", "alpha = (9 - 2) / (4 - 1) in float32"]),
+    (["stochastic_pool1d", "--input-size", "9", "--kernel-size", "3", "--stride", "2"],
+     ["sample over 1 spatial axes", "training=True", "sum over 1 spatial axes", "training=False"]),
+])
+def test_explain_plan_for_the_randomized_families(capsys, argv, expected):
+    assert cli.main(["explain", *argv, "--plan"]) == 0
+    text = capsys.readouterr().out
+    assert all(e in text for e in expected), text
+
+
+def test_every_registered_operator_has_a_plan():
+    from jaxpool.layer_specs import OPS
+
+    extra = {"lp_pool": (2.0, 2), "max_unpool": (2,), "adaptive_avg_pool": (2,), "adaptive_max_pool": (2,),
+             "fractional_max_pool": (2, 2)}
+    for op, spec in OPS.items():
+        p = _explain.plan_of(op, 6, *extra.get(spec.family.name, (2,)))
+        assert p.op == op and len(p.tables) == spec.ndim
