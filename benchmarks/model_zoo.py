@@ -407,7 +407,7 @@ def _segnet(quick):
 
 
 def _net3d(quick):
-    return (4,) if quick else (16, 32, 64)
+    return (4,) if quick else (8, 16, 32)
 
 
 def _twin(name: str, *args):
@@ -424,7 +424,7 @@ MODELS = [
           lambda kit, q: VGG(_vgg(q), 32 if q else 256, 10, pools=kit),
           lambda cin, q: _twin("vgg11", cin, _vgg(q), 32 if q else 256, 10), "ce", 10),
     Model("segnet", "SegNet style: per level MaxPool2d(2,2,return_indices=True) + MaxUnpool2d(2,2), per-pixel CE",
-          (8, 96, 96, 3), (2, 8, 8, 3),
+          (8, 64, 64, 3), (2, 8, 8, 3),
           lambda kit, q: SegNet(_segnet(q), 5, pools=kit),
           lambda cin, q: _twin("segnet", cin, _segnet(q), 5), "ce", 5, per_pixel=True),
     Model("net3d", "3-D conv net: per stage Conv3d 3^3 + MaxPool3d(2,2), AdaptiveAvgPool3d(1), MSE regression",

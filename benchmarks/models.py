@@ -20,7 +20,7 @@ for these implementations:
 Each step is timed to completion (``block_until_ready``), the implementations sampled
 round-robin with an idle gap before each sample (``jaxpool._bench._interleaved``), the median
 reported.  Compile time is ``jit(step).lower(...).compile()`` in seconds; for torch.compile, its
-first step's time minus an eager step.  torch runs with as many threads as XLA's CPU client
+first step's time minus that of its fourth.  torch runs with as many threads as XLA's CPU client
 uses (the cores this process may run on), as in ``benchmarks/bench.py``.
 """
 
@@ -146,14 +146,13 @@ def run_model(model, *, quick: bool, repeats: int, gap: float, impls, torch_comp
         runners[kit] = jax_runner(compiled, state, x, y)
         losses[kit] = [runners[kit]() for _ in range(3)]  # also the warm-up
 
-    to_torch = tuple(np.moveaxis(x_np, -1, 1).shape)
     xt = torch.from_numpy(np.ascontiguousarray(np.moveaxis(x_np, -1, 1)))
     yt = torch.from_numpy(y_np if model.loss == "mse" else y_np.astype(np.int64))
     twins = {}
     for impl in ("torch", "torch.compile"):
         if impl not in impls or (impl == "torch.compile" and not torch_compile):
             continue
-        net = model.torch(to_torch[1], quick)
+        net = model.torch(xt.shape[1], quick)
         model_zoo.port_to_torch(params, net)
         twins[impl] = net
     if "torch" in twins:
@@ -352,7 +351,7 @@ def main(argv: list[str] | None = None) -> int:
                               torch_compile=torch_compile, log=lambda s: print(s, file=sys.stderr, flush=True)))
     print("\nstep time (forward, loss, gradient, SGD-momentum update)")
     print(format_table(rows, STEP_COLUMNS))
-    print("\ncompile time (jit(step).lower().compile(); torch.compile: first step minus an eager step)")
+    print("\ncompile time (jit(step).lower().compile(); torch.compile: its first step minus a later one)")
     print(format_table(rows, COMPILE_COLUMNS))
     print()
     for line in notes(rows):
