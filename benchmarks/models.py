@@ -296,9 +296,10 @@ def parse_args(argv):
                    help="smoke run: tiny models and inputs, 3 samples, no idle gap, no torch.compile; "
                         "shows that every model runs, its figures mean nothing as measurements")
     p.add_argument("--only", nargs="+", metavar="NAME", choices=[m.name for m in model_zoo.MODELS],
-                   help="run only these models (default: all)")
+                   help=f"run only these models, of {', '.join(m.name for m in model_zoo.MODELS)} (default: all)")
     p.add_argument("--impls", nargs="+", metavar="IMPL", choices=IMPLS, default=list(IMPLS),
-                   help=f"implementations to run, of {', '.join(IMPLS)} (default: all)")
+                   help=f"implementations to run, of {', '.join(IMPLS)} (default: all; slice is the model "
+                        "with each pool replaced by a strided slice or pad, the no-pool baseline)")
     p.add_argument("--no-torch-compile", action="store_true",
                    help="skip torch.compile (its compile takes tens of seconds per model here)")
     p.add_argument("--repeats", type=int, metavar="N",
