@@ -18,7 +18,7 @@ for these implementations:
 * ``torch.compile``: the twin's forward compiled (the backward by AOTAutograd), optimizer eager.
 
 Each step is timed to completion (``block_until_ready``), the implementations sampled
-round-robin with an idle gap before each sample (``jaxpool._bench._interleaved``), the median
+round-robin with an idle gap before each sample (``jaxpool._bench.timing.interleaved``), the median
 reported.  Compile time is ``jit(step).lower(...).compile()`` in seconds; for torch.compile, its
 first step's time minus that of its fourth.  torch runs with as many threads as XLA's CPU client
 uses (the cores this process may run on), as in ``benchmarks/bench.py``.
@@ -114,24 +114,26 @@ def torch_runner(model, net, x, y):
 
 
 def run_model(model, *, quick: bool, repeats: int, gap: float, impls, torch_compile: bool,
-              seed: int = 0, log=lambda s: None) -> dict:
-    """Build, check and time ``model``; returns its result row."""
+              seed: int = 0, device: str = "cpu", log=lambda s: None) -> dict:
+    """Build, check and time ``model`` on ``device`` (``"cpu"``, or ``"gpu"``: jax's first GPU
+    against torch CUDA); returns its result row."""
     import jax
     import torch
 
-    from jaxpool import _bench
+    from jaxpool._bench import report, timing
     import model_zoo
 
     shape = model.quick_shape if quick else model.shape
     rng = np.random.default_rng(seed)
     x_np = rng.standard_normal(shape).astype(np.float32)
     y_np = model.targets(rng, shape)
-    x, y = jax.numpy.asarray(x_np), jax.numpy.asarray(y_np)
+    jax_device = jax.devices(device)[0]  # the jitted step runs where its arguments live
+    x, y = jax.device_put(x_np, jax_device), jax.device_put(y_np, jax_device)
     row = {"model": model.name, "description": model.description, "input_nhwc": list(shape),
            "loss": "mse" if model.loss == "mse" else "cross-entropy"}
 
     jaxpool_module = model.flax("jaxpool", quick)
-    params = model_zoo.init_params(jaxpool_module, x, seed)
+    params = jax.device_put(model_zoo.init_params(jaxpool_module, x, seed), jax_device)
     row["parameters"] = int(sum(np.prod(p.shape) for p in jax.tree.leaves(params)))
     runners, losses = {}, {}
     if model.name in model_zoo.FLAX_CANNOT:  # a fact about the model, whatever was asked for
@@ -146,15 +148,16 @@ def run_model(model, *, quick: bool, repeats: int, gap: float, impls, torch_comp
         runners[kit] = jax_runner(compiled, state, x, y)
         losses[kit] = [runners[kit]() for _ in range(3)]  # also the warm-up
 
-    xt = torch.from_numpy(np.ascontiguousarray(np.moveaxis(x_np, -1, 1)))
-    yt = torch.from_numpy(y_np if model.loss == "mse" else y_np.astype(np.int64))
+    torch_device = "cuda" if device == "gpu" else "cpu"
+    xt = torch.from_numpy(np.ascontiguousarray(np.moveaxis(x_np, -1, 1))).to(torch_device)
+    yt = torch.from_numpy(y_np if model.loss == "mse" else y_np.astype(np.int64)).to(torch_device)
     twins = {}
     for impl in ("torch", "torch.compile"):
         if impl not in impls or (impl == "torch.compile" and not torch_compile):
             continue
         net = model.torch(xt.shape[1], quick)
         model_zoo.port_to_torch(params, net)
-        twins[impl] = net
+        twins[impl] = net.to(torch_device)
     if "torch" in twins:
         runners["torch"] = torch_runner(model, twins["torch"], xt, yt)
         losses["torch"] = [runners["torch"]() for _ in range(3)]
@@ -180,7 +183,7 @@ def run_model(model, *, quick: bool, repeats: int, gap: float, impls, torch_comp
         row[f"{impl}_losses"] = values
     _agreement(row)
     log(f"  timing {', '.join(runners)}: {repeats} interleaved samples")
-    times = _bench._interleaved(runners, repeats, target=0.0, gap=gap)
+    times = timing.interleaved(runners, repeats, target=0.0, gap=gap)
     for impl, seconds in times.items():
         row[f"{impl}_ms"] = seconds * 1e3
     _ratios(row)
@@ -306,6 +309,9 @@ def parse_args(argv):
                    help="timed samples per implementation; the median is reported (default 11, --quick 3)")
     p.add_argument("--threads", type=int, metavar="N",
                    help="torch's thread count (default: the cores XLA uses)")
+    p.add_argument("--device", choices=("cpu", "gpu"), default="cpu",
+                   help="cpu (default), or gpu: jax on its first GPU against torch CUDA (the losses, "
+                        "read back each step, synchronise both)")
     p.add_argument("--json", metavar="PATH", help="also write the environment and every row as JSON to PATH")
     p.add_argument("--csv", metavar="PATH", help="also write one row per model as CSV to PATH")
     return p.parse_args(argv)
@@ -317,14 +323,15 @@ def quick_warning(repeats: int) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    os.environ.setdefault("JAX_PLATFORMS", "cpu")
     args = parse_args(argv)
+    if args.device == "cpu":
+        os.environ.setdefault("JAX_PLATFORMS", "cpu")
     import flax
     import optax
     import torch
 
     import model_zoo
-    from jaxpool import _bench
+    from jaxpool._bench import report, timing
     from jaxpool.cli import output_path_error
 
     errors = [e for e in (output_path_error(f"--{n}", getattr(args, n)) for n in ("json", "csv")
@@ -333,14 +340,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"models.py: {e}", file=sys.stderr)
     if errors:
         return 2
-    threads = args.threads or _bench._cpu_cores()
+    threads = args.threads or report.cpu_cores()
     torch.set_num_threads(threads)
     repeats = args.repeats or (3 if args.quick else 11)
-    gap = 0.0 if args.quick else _bench.IDLE_GAP_S
+    gap = 0.0 if args.quick else timing.IDLE_GAP_S
     torch_compile = not (args.quick or args.no_torch_compile)
     selected = [m for m in model_zoo.MODELS if not args.only or m.name in args.only]
-    env = {**_bench.environment("cpu", threads), "optax": optax.__version__, "flax": flax.__version__}
-    print(f"model training steps on cpu: jax {env['jax']} ({env['jax_threads']} cores), torch {env['torch']} "
+    env = {**report.environment(args.device, threads), "optax": optax.__version__, "flax": flax.__version__}
+    print(f"model training steps on {args.device}: jax {env['jax']} ({env['jax_threads']} cores), torch {env['torch']} "
           f"({threads} threads), flax {env['flax']}, optax {env['optax']}; median of {repeats} interleaved "
           "samples; ratio = jaxpool / other (below 1: jaxpool is faster)", flush=True)
     if args.quick:
@@ -349,7 +356,7 @@ def main(argv: list[str] | None = None) -> int:
     for k, model in enumerate(selected, 1):
         print(f"[{k}/{len(selected)}] {model.name}", file=sys.stderr, flush=True)
         rows.append(run_model(model, quick=args.quick, repeats=repeats, gap=gap, impls=args.impls,
-                              torch_compile=torch_compile, log=lambda s: print(s, file=sys.stderr, flush=True)))
+                              torch_compile=torch_compile, device=args.device, log=lambda s: print(s, file=sys.stderr, flush=True)))
     print("\nstep time (forward, loss, gradient, SGD-momentum update)")
     print(format_table(rows, STEP_COLUMNS))
     print("\ncompile time (jit(step).lower().compile(); torch.compile: its first step minus a later one)")
