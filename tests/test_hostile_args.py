@@ -203,7 +203,7 @@ def test_tuple_arguments_are_accepted_and_refused_as_torch(family):
             return kw
 
         def program(v):
-            key = (op, repr(v))
+            key = (op, name, repr(v))  # the argument too: stride=() and padding=() differ
             if key not in programs:
                 fn = getattr(jaxpool, op)
                 with jaxpool.config.force_portable():  # one route to trace: the arguments are the point
