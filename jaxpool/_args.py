@@ -15,24 +15,32 @@ import jax.numpy as jnp
 import numpy as np
 
 
-def int_tuple(value, n: int, name: str, op: str, *, allow_none: bool = False) -> tuple:
-    """An int or a sequence of 1 or ``n`` ints, as a tuple of ``n`` Python ints."""
+def int_tuple(value, n: int, name: str, op: str, *, allow_none: bool = False,
+              one_for_all: bool = True) -> tuple:
+    """An int or a sequence of 1 or ``n`` ints, as a tuple of ``n`` Python ints.
+
+    ``one_for_all=False``: a sequence must hold exactly ``n`` ints.  PyTorch's C++ pools repeat a
+    1-element tuple over every spatial dim; its Python-side ops (``max_unpool``, ``lp_pool``,
+    ``fractional_max_pool``) unpack or index ``n`` elements and refuse a shorter sequence.
+    """
+    scalar = False
     if isinstance(value, numbers.Integral) and not isinstance(value, bool):
-        items = (value,)
+        items, scalar = (value,), True
     elif isinstance(value, Sequence) and not isinstance(value, str):
         items = tuple(value)
     elif isinstance(value, (np.ndarray, jax.Array)) and np.ndim(value) <= 1:
         if isinstance(value, jax.core.Tracer):
             raise TypeError(f"{op}: {name} must be static Python ints, not a traced array")
-        items = tuple(np.atleast_1d(np.asarray(value)).tolist())
+        items, scalar = tuple(np.atleast_1d(np.asarray(value)).tolist()), np.ndim(value) == 0
     else:
         raise TypeError(f"{op}: {name} must be an int or a tuple of {n} ints, got {value!r}")
-    if len(items) == 1:
+    if len(items) == 1 and (scalar or one_for_all or n == 1):
         items = items * n
     if len(items) != n:
-        raise ValueError(
-            f"{op}: {name} must be a single int or a tuple of {n} ints, got {len(items)} values {value!r}"
-        )
+        rule = f"a single int or a tuple of {n} ints" if one_for_all else f"an int or a tuple of exactly {n} ints"
+        if not one_for_all and len(items) == 1:
+            rule += f" (PyTorch's {op} does not repeat a 1-element tuple over the {n} spatial dims)"
+        raise ValueError(f"{op}: {name} must be {rule}, got {len(items)} values {value!r}")
     for item in items:
         if item is None and allow_none:
             continue
@@ -69,11 +77,14 @@ def non_negative(values: tuple, name: str, op: str) -> tuple:
     return values
 
 
-def stride_or_kernel(stride, kernel: tuple, n: int, op: str) -> tuple:
-    """PyTorch's default: ``stride=None`` (or an empty sequence) means ``stride = kernel_size``."""
-    if stride is None or (isinstance(stride, Sequence) and len(stride) == 0):
+def stride_or_kernel(stride, kernel: tuple, n: int, op: str, *, python_side: bool = False) -> tuple:
+    """PyTorch's default: ``stride=None`` means ``stride = kernel_size``; so does an empty sequence
+    for the C++ pools (max, avg, LP).  ``python_side``: ``max_unpool``'s Python code indexes the
+    stride, so an empty or 1-element sequence (``n > 1``) is refused there
+    (:func:`int_tuple`'s ``one_for_all=False``)."""
+    if stride is None or (not python_side and isinstance(stride, Sequence) and len(stride) == 0):
         return kernel
-    return positive(int_tuple(stride, n, "stride", op), "stride", op)
+    return positive(int_tuple(stride, n, "stride", op, one_for_all=not python_side), "stride", op)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -47,7 +47,9 @@ def fractional_max_pool(x, layout: _args.Layout, op: str, kernel_size, output_si
     flat gather reads the plane by index, so the plane size must fit the index type.
     """
     n = layout.n
-    kernel = _args.positive(_args.int_tuple(kernel_size, n, "kernel_size", op), "kernel_size", op)
+    # torch's Python fractional_max_pool: kernel_size and output_size an int or exactly n ints
+    kernel = _args.positive(_args.int_tuple(kernel_size, n, "kernel_size", op, one_for_all=False),
+                            "kernel_size", op)
     spatial = layout.spatial_shape(x)
     out = fractional_output_size(spatial, output_size, output_ratio, n, op)
     names = ("height", "width") if n == 2 else ("time", "height", "width")
@@ -89,15 +91,13 @@ def fractional_output_size(spatial, output_size, output_ratio, ndim: int, op: st
             f"output_size={output_size!r} and output_ratio={output_ratio!r}"
         )
     if output_size is not None:
-        sizes = _args.int_tuple(output_size, ndim, "output_size", op)
+        sizes = _args.int_tuple(output_size, ndim, "output_size", op, one_for_all=False)
         return _args.non_negative(sizes, "output_size", op)
-    ratios = output_ratio if isinstance(output_ratio, Sequence) and not isinstance(output_ratio, str) \
-        else (output_ratio,)
-    ratios = tuple(ratios)
-    if len(ratios) == 1:
-        ratios = ratios * ndim
-    if len(ratios) != ndim:
-        raise ValueError(f"{op}: output_ratio must be a number or a tuple of {ndim} numbers, got {output_ratio!r}")
+    sequence = isinstance(output_ratio, Sequence) and not isinstance(output_ratio, str)
+    ratios = tuple(output_ratio) if sequence else (output_ratio,) * ndim
+    if len(ratios) != ndim:  # torch indexes ndim ratios (its 3-d op ignores any further ones)
+        raise ValueError(f"{op}: output_ratio must be a number or a tuple of exactly {ndim} numbers, "
+                         f"got {output_ratio!r}")
     for r in ratios:
         if isinstance(r, bool) or not isinstance(r, numbers.Real):
             raise TypeError(f"{op}: output_ratio must contain numbers, got {r!r} in {output_ratio!r}")

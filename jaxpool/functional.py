@@ -431,6 +431,9 @@ def max_unpool1d(
     under ``jit`` they cannot be checked, and such updates are dropped (nothing is written out
     of bounds, negative indices do not wrap).  If two inputs share an index, which one lands
     is unspecified, in PyTorch as here.
+
+    The input must be float16, bfloat16, float32 or float64, as PyTorch's kernels; an empty
+    input or output takes any dtype and gives zeros (PyTorch returns before its dtype dispatch).
     """
     return max_unpool(
         input, indices=indices, kernel_size=kernel_size, stride=stride, padding=padding,
@@ -453,6 +456,9 @@ def max_unpool2d(
     under ``jit`` they cannot be checked, and such updates are dropped (nothing is written out
     of bounds, negative indices do not wrap).  If two inputs share an index, which one lands
     is unspecified, in PyTorch as here.
+
+    The input must be float16, bfloat16, float32 or float64, as PyTorch's kernels; an empty
+    input or output takes any dtype and gives zeros (PyTorch returns before its dtype dispatch).
     """
     return max_unpool(
         input, indices=indices, kernel_size=kernel_size, stride=stride, padding=padding,
@@ -475,6 +481,9 @@ def max_unpool3d(
     under ``jit`` they cannot be checked, and such updates are dropped (nothing is written out
     of bounds, negative indices do not wrap).  If two inputs share an index, which one lands
     is unspecified, in PyTorch as here.
+
+    The input must be float16, bfloat16, float32 or float64, as PyTorch's kernels; an empty
+    input or output takes any dtype and gives zeros (PyTorch returns before its dtype dispatch).
     """
     return max_unpool(
         input, indices=indices, kernel_size=kernel_size, stride=stride, padding=padding,

@@ -43,6 +43,7 @@ def lp_pool(input, norm_type, kernel_size, stride=None, ceil_mode=False, *, ndim
     except OverflowError:
         raise ValueError(f"{op}: norm_type {norm_type} is too large for a float") from None
     layout = _args.layout_of(input, ndim, op, channels_last)
+    _check_kernel_form(kernel_size, ndim, norm_type, op)
     dtype = np.dtype(input.dtype)
     if math.isinf(norm_type):
         if jnp.issubdtype(dtype, jnp.integer) and dtype.name not in _ABS_INTEGERS:
@@ -74,6 +75,18 @@ def lp_pool(input, norm_type, kernel_size, stride=None, ceil_mode=False, *, ndim
     magnitude = jnp.abs(out)
     out = jnp.sign(out) * jnp.where(magnitude <= 0, jnp.zeros((), out.dtype), magnitude) * math.prod(kernel)
     return jnp.power(out, 1.0 / norm_type)
+
+
+def _check_kernel_form(kernel_size, ndim: int, norm_type, op: str):
+    """PyTorch's Python ``lp_pool`` uses ``kernel_size`` itself: the 2-d/3-d ops unpack it into
+    ``ndim`` sizes first (an int or exactly ``ndim``, no 1-element tuple); the 1-d op multiplies
+    its result by it, so a finite ``norm_type`` needs an int (``p = +-inf`` is ``max_pool1d``,
+    which takes a 1-element tuple too)."""
+    if ndim > 1:
+        _args.int_tuple(kernel_size, ndim, "kernel_size", op, one_for_all=False)
+    elif not math.isinf(norm_type) and np.ndim(kernel_size) != 0:
+        raise ValueError(f"{op}: kernel_size must be an int for a finite norm_type (PyTorch multiplies "
+                         f"the window average by it), got {kernel_size!r}")
 
 
 # torch's abs (lp_pool with p = +-inf) has integer kernels for these; not bool or uint16..64

@@ -25,12 +25,14 @@ def max_unpool(input, indices, kernel_size, stride=None, padding=0, output_size=
     under ``jit`` they cannot be checked, and such updates are dropped (nothing is written out
     of bounds, negative indices do not wrap).  If two inputs share an index, which one lands
     is unspecified, in PyTorch as here.
+
+    The input must be float16, bfloat16, float32 or float64, as PyTorch's kernels; an empty
+    input or output takes any dtype and gives zeros (PyTorch returns before its dtype dispatch).
     """
     op = f"max_unpool{_args.check_ndim(ndim, 'max_unpool')}d"
     # torch: an unbatched input may have zero channels (only spatial dims are checked)
     layout = _args.layout_of(input, ndim, op, channels_last,
                              empty_channels=len(getattr(input, "shape", ())) == ndim + 1)
-    _args.check_float(input, op)
     if hasattr(indices, "dtype"):  # torch tensors, ShapeDtypeStructs, 64-bit values without x64
         _args.check_array(indices, "indices", op)
     if not hasattr(indices, "shape") or tuple(indices.shape) != tuple(input.shape):
@@ -44,8 +46,10 @@ def max_unpool(input, indices, kernel_size, stride=None, padding=0, output_size=
     arguments = dict(p.arguments)
     kernel, stride, padding, out_spatial = (arguments[k] for k in ("kernel_size", "stride", "padding", "output_size"))
     plane = math.prod(out_spatial)
-    if plane == 0:  # PyTorch: an empty output, no index is checked (there is nothing to write)
+    if plane == 0 or math.prod(input.shape) == 0:
+        # PyTorch: an empty result, before the dtype dispatch and with no index checked
         return layout.unbatch(jnp.zeros(p.output_shape, input.dtype))
+    _args.check_float(input, op)
     _check_concrete_indices(indices, plane, out_spatial, op)
 
     # a plane past int32 needs 64-bit indices (p.index_dtype): a clear error without x64

@@ -192,9 +192,13 @@ def max_unpool(x, layout: _args.Layout, op: str, kernel_size, stride, padding, o
     axis, the cells each input position's index can address (:func:`unpool_tables`).  The
     index dtype holds the plane size too: it marks dropped updates."""
     n = layout.n
-    kernel = _args.positive(_args.int_tuple(kernel_size, n, "kernel_size", op), "kernel_size", op)
-    stride = _args.stride_or_kernel(stride, kernel, n, op)
-    padding = _args.non_negative(_args.int_tuple(padding, n, "padding", op), "padding", op)
+    # torch's Python max_unpool indexes n elements of each: an int or exactly n (no 1-tuple for
+    # n > 1, no empty stride); the extra elements of a longer stride or padding, which its 1-d
+    # and 2-d ops ignore, are refused here (docs/rules.md, "Where jaxpool deliberately differs")
+    kernel = _args.positive(_args.int_tuple(kernel_size, n, "kernel_size", op, one_for_all=False),
+                            "kernel_size", op)
+    stride = _args.stride_or_kernel(stride, kernel, n, op, python_side=True)
+    padding = _args.non_negative(_args.int_tuple(padding, n, "padding", op, one_for_all=False), "padding", op)
     spatial = layout.spatial_shape(x)
     out = unpool_output_size(spatial, kernel, stride, padding, output_size, op, channels_last)
     index_dtype = _args.index_dtype(out, op, size_too=True) if math.prod(out) else None

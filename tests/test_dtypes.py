@@ -160,6 +160,36 @@ def test_float8_max_fold_with_padding_is_the_float32_max_rounded():
         np.testing.assert_array_equal(np.asarray(y, np.float32), np.asarray(ref.astype(name), np.float32))
 
 
+# ---------------------------------------------------------------- empty max_unpool, any dtype
+
+# (what is empty, unpool input shape, kernel_size, stride, padding): nothing to scatter
+EMPTY_UNPOOLS = [("batch", (0, 2, 3), 2, 2, 0), ("channels of an unbatched input", (0, 3), 2, 2, 0),
+                 ("output plane", (1, 2, 1), 2, 1, 1)]
+
+
+@pytest.mark.parametrize("what, shape, kernel, stride, padding", EMPTY_UNPOOLS, ids=[e[0] for e in EMPTY_UNPOOLS])
+def test_empty_max_unpool_takes_every_dtype_as_torch(what, shape, kernel, stride, padding):
+    """torch's max_unpool returns an empty input's (or an empty output plane's) zeros before its
+    dtype dispatch, so it takes integers, bool, complex and float8 there; a non-empty one takes
+    floating input only (test_every_dtype_is_torchs_answer_or_a_clear_type_error)."""
+    for name in ALL_DTYPES:
+        tdtype = _torch_dtype(name)
+        if tdtype is None:
+            continue
+        for n in (1, 2, 3):
+            full = shape[:-1] + (shape[-1],) * n
+            with jax.enable_x64(True):  # an empty result: its shape and dtype are all there is
+                got = jax.eval_shape(lambda v, i: getattr(jaxpool, f"max_unpool{n}d")(v, i, kernel, stride, padding),
+                                     jax.ShapeDtypeStruct(full, name), jax.ShapeDtypeStruct(full, jnp.int64))
+            want = getattr(F, f"max_unpool{n}d")(torch.zeros(full).to(tdtype), torch.zeros(full, dtype=torch.int64),
+                                                 kernel, stride, padding)
+            assert got.shape == tuple(want.shape) and np.dtype(got.dtype).name == str(want.dtype)[6:], \
+                (name, n, got.shape, got.dtype, want.shape, want.dtype)
+    # one value past empty: integers are refused, as torch's kernels refuse them
+    with pytest.raises(TypeError, match="max_unpool1d: input dtype int32 is not supported"):
+        jaxpool.max_unpool1d(np.ones((1, 2, 1), np.int32), np.zeros((1, 2, 1), np.int32), 2, 2)
+
+
 # ---------------------------------------------------------------- 64-bit data without x64
 
 

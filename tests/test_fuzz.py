@@ -13,14 +13,14 @@ Deliberate differences (README "Where jaxpool deliberately differs") are counted
   rejects it, torch accepts it with an out-of-plane index.  torch is only run *forward* on
   it: its backward writes out of bounds and corrupts the heap.
 * ``unpool arguments``: ``max_unpool`` with a non-positive kernel_size/stride or a negative
-  padding; torch does not check them (only the resulting output size), jaxpool rejects them.
+  padding, or a 1-d/2-d stride or padding with more values than spatial dims; torch does not
+  check them (only the resulting output size; its Python ignores the extra values), jaxpool
+  rejects them.
 * ``integer lp_pool`` (bool too): torch's lp_pool is Python over ``input.pow(p)`` and avg_pool;
   jaxpool computes the same for the integer dtypes and ``p`` torch accepts (tests/test_dtypes.py),
   and a case is counted here only where the two still part (e.g. an int ``p`` without x64).
 * ``torch's global adaptive_avg_pool skips its rank check``: output size 1 is computed by
   ``input.mean()`` before torch checks the rank; jaxpool rejects the wrong rank.
-* ``empty non-float max_unpool``: torch returns for an empty input before it checks the dtype;
-  jaxpool's max_unpool takes floating input only.
 * integer ``max_pool1d`` without indices: torch's index-free kernel lacks integer support;
   the comparison takes torch's values from its indices path (:mod:`jaxpool.testing.sweep`).
 
@@ -234,11 +234,6 @@ def _all_ones(output_size) -> bool:
     return all(s == 1 for s in sizes)
 
 
-def _torch_lp_pool1d_int_kernel(case, kwargs):
-    args = (case.args[0], case.args[1][0]) + case.args[2:]
-    return parity._call_torch(dataclasses_replace(case, args=args))
-
-
 def _compare_upcast(jax_out, torch_fn, inputs):
     """jaxpool's outputs against torch run on float64 values, rounded to jaxpool's dtype."""
     from jaxpool.testing import _error, tolerance
@@ -325,7 +320,9 @@ def _classify(case) -> str:
         msg = str(jax_error)
         if "reads no input" in msg:
             return "known: empty dilated window"
-        if case.family == "max_unpool" and any(w in msg for w in ("kernel_size must", "stride must", "padding must")):
+        if case.family == "max_unpool" and (any(w in msg for w in ("must be greater than zero", "must be non-negative"))
+                                            or any(f"{w} must be an int or a tuple of exactly" in msg
+                                                   for w in ("stride", "padding"))):
             return "known: unpool arguments"
         if case.op.startswith("adaptive_avg") and "non-zero size" in msg and _all_ones(case.args[0]):
             return "known: adaptive_avg to size 1 of an empty input"
@@ -336,21 +333,12 @@ def _classify(case) -> str:
             # aten's adaptive_avg_pool2d/3d turn output size 1 into input.mean(-1, -2[, -3])
             # before checking the rank, so torch accepts a 2-d (resp. 3-d) input there
             return "known: torch's global adaptive_avg_pool skips its rank check"
-        if case.family == "max_unpool" and "dtype" in msg and 0 in inputs[0].shape:
-            # torch's unpool kernel returns for an empty input before checking the dtype
-            return "known: empty non-float max_unpool"
         raise Mismatch(f"{case}: jaxpool rejects ({type(jax_error).__name__}: {msg}) but torch accepts")
     if torch_error is not None and "not implemented for" in str(torch_error):
         # torch's CPU kernel lacks this dtype (e.g. unbatched avg_pool3d/lp_pool3d in bfloat16,
-        # max_unpool on int8); jaxpool supports it: check it against torch on float64 input.
+        # uint16+ max_pool); jaxpool supports it: check it against torch on float64 input.
         _compare_upcast(jax_out, torch_fn, inputs)
         return "known: dtype torch's kernel lacks (equal to torch in float64)"
-    if torch_error is not None and case.op == "lp_pool1d" and isinstance(case.args[1], tuple):
-        # torch's Python lp_pool1d multiplies by kernel_size itself: a 1-tuple is a TypeError
-        assert "mul()" in str(torch_error), torch_error
-        torch_fn = _torch_lp_pool1d_int_kernel(case, kwargs)
-        compare_with_torch(jax_call, torch_fn, *inputs, grad=case.dtype in FLOATS, seed=case.seed)
-        return "known: lp_pool1d tuple kernel (equal to torch with the int kernel)"
     if torch_error is not None:
         raise Mismatch(f"{case}: torch rejects ({type(torch_error).__name__}: {torch_error}) "
                        f"but jaxpool accepts, output {jax.tree.map(jnp.shape, jax_out)}")
