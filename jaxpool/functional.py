@@ -730,7 +730,9 @@ def fractional_max_pool2d(
         ``(N, C, ndim)`` with ``jax.random.uniform``, when ``_random_samples`` is not given;
         ignored when it is.  One of the two is required.
 
-    See the module docstring for the window, index, NaN and validation rules.
+    See the module docstring for the window, index, NaN and validation rules.  The windows are
+    data (one set per plane): the plan holds their rule (:class:`jaxpool.windows.DrawnWindows`)
+    and the executor (:mod:`jaxpool._drawn_max`) computes them from the samples.
     """
     return fractional_max_pool(
         input, kernel_size=kernel_size, output_size=output_size, output_ratio=output_ratio,
@@ -798,7 +800,9 @@ def fractional_max_pool3d(
         ``(N, C, ndim)`` with ``jax.random.uniform``, when ``_random_samples`` is not given;
         ignored when it is.  One of the two is required.
 
-    See the module docstring for the window, index, NaN and validation rules.
+    See the module docstring for the window, index, NaN and validation rules.  The windows are
+    data (one set per plane): the plan holds their rule (:class:`jaxpool.windows.DrawnWindows`)
+    and the executor (:mod:`jaxpool._drawn_max`) computes them from the samples.
     """
     return fractional_max_pool(
         input, kernel_size=kernel_size, output_size=output_size, output_ratio=output_ratio,
@@ -822,6 +826,10 @@ def stochastic_pool1d(
       key: a :func:`jax.random.key` (or ``PRNGKey``); required when ``training=True``, unused
         otherwise.  One uniform number per window is drawn from it.
       training: sample (True) or return the expectation (False).
+
+    The plan (:func:`jaxpool._plan_random.stochastic_pool`) holds the fixed windows; the
+    executor (:mod:`jaxpool._sampled_taps`) draws the picks, or sums the windows on the routes
+    of ``avg_pool`` for the expectation.
     """
     return stochastic_pool(
         input, kernel_size=kernel_size, stride=stride, padding=padding, key=key, training=training,
@@ -844,6 +852,10 @@ def stochastic_pool2d(
       key: a :func:`jax.random.key` (or ``PRNGKey``); required when ``training=True``, unused
         otherwise.  One uniform number per window is drawn from it.
       training: sample (True) or return the expectation (False).
+
+    The plan (:func:`jaxpool._plan_random.stochastic_pool`) holds the fixed windows; the
+    executor (:mod:`jaxpool._sampled_taps`) draws the picks, or sums the windows on the routes
+    of ``avg_pool`` for the expectation.
     """
     return stochastic_pool(
         input, kernel_size=kernel_size, stride=stride, padding=padding, key=key, training=training,
@@ -866,6 +878,10 @@ def stochastic_pool3d(
       key: a :func:`jax.random.key` (or ``PRNGKey``); required when ``training=True``, unused
         otherwise.  One uniform number per window is drawn from it.
       training: sample (True) or return the expectation (False).
+
+    The plan (:func:`jaxpool._plan_random.stochastic_pool`) holds the fixed windows; the
+    executor (:mod:`jaxpool._sampled_taps`) draws the picks, or sums the windows on the routes
+    of ``avg_pool`` for the expectation.
     """
     return stochastic_pool(
         input, kernel_size=kernel_size, stride=stride, padding=padding, key=key, training=training,
