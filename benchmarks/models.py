@@ -250,12 +250,9 @@ def _cell(row: dict, key: str, fmt: str) -> str:
 
 
 def format_table(rows, columns) -> str:
-    cells = [[title for _, title, _ in columns]] + [[_cell(r, k, f) for k, _, f in columns] for r in rows]
-    widths = [max(len(c[i]) for c in cells) for i in range(len(columns))]
-    lines = ["  ".join(v.ljust(w) if i == 0 else v.rjust(w) for i, (v, w) in enumerate(zip(c, widths)))
-             for c in cells]
-    lines.insert(1, "-" * len(lines[0]))
-    return "\n".join(lines)
+    from jaxpool._bench import report
+
+    return "\n".join(report._grid(rows, columns, cell=_cell))  # the operator bench's layout
 
 
 def notes(rows) -> list[str]:

@@ -135,9 +135,12 @@ def reduce_window_notes(rows) -> list[str]:
             if "jaxpool_compile_s" in r and "reduce_window_call" in r]
 
 
-def _grid(rows, columns) -> list[str]:
+def _grid(rows, columns, cell=None) -> list[str]:
+    """``columns`` (key, title, format) of ``rows`` as aligned text lines, a rule under the
+    titles; ``cell(row, key, fmt)`` renders one value (this table's :func:`_cell` by default)."""
+    cell = cell or _cell
     cells = [[title for _, title, _ in columns]]
-    cells += [[_cell(r, key, fmt) for key, _, fmt in columns] for r in rows]
+    cells += [[cell(r, key, fmt) for key, _, fmt in columns] for r in rows]
     widths = [max(len(c[i]) for c in cells) for i in range(len(columns))]
     lines = ["  ".join(v.ljust(w) if i == 0 else v.rjust(w) for i, (v, w) in enumerate(zip(c, widths)))
              for c in cells]
