@@ -70,7 +70,9 @@ def read_twice(taps_at, taps: int):
     """
 
     def at(t, chosen):
-        always = jnp.max(chosen) < np.asarray(taps, chosen.dtype)
+        # lax's reduction, unlike jnp.max, accepts an empty batch (its identity is the
+        # type's minimum).
+        always = lax.reduce_max(chosen, tuple(range(chosen.ndim))) < np.asarray(taps, chosen.dtype)
         return jnp.where(always, taps_at(t, chosen), jnp.zeros((), t.dtype))
 
     return at
