@@ -64,14 +64,22 @@ SPLITS = {
 LOCAL = ("batch", "channels", "batch+channels")
 
 
+# The default test run's share: every split in 2-d; in 1-d and 3-d the combined batch+channels
+# split (both local axes at once) and the spatial split.  JAXPOOL_FULL=1 runs every split.
+QUICK_SPLITS_OUTSIDE_2D = ("batch+channels", "spatial")
+
+
 def cases():
-    """Every (operator, split); ``SHARDING_DIMS`` / ``SHARDING_SPLITS`` (comma-separated) narrow it."""
+    """Every (operator, split); ``SHARDING_DIMS`` / ``SHARDING_SPLITS`` (comma-separated) narrow
+    it, and ``JAXPOOL_FULL`` other than ``1`` keeps :data:`QUICK_SPLITS_OUTSIDE_2D` in 1-d and 3-d."""
     dims = [int(d) for d in os.environ.get("SHARDING_DIMS", "1,2,3").split(",")]
     splits = os.environ.get("SHARDING_SPLITS", ",".join(SPLITS)).split(",")
+    quick = os.environ.get("JAXPOOL_FULL") != "1"
     for n in dims:
         for name, fn in _ops(n).items():
             for split in splits:
-                yield name, n, fn, split
+                if not quick or n == 2 or split in QUICK_SPLITS_OUTSIDE_2D:
+                    yield name, n, fn, split
 
 
 def _input(n):
