@@ -61,7 +61,18 @@ DTYPE_CASES = [
 ]
 
 
-@pytest.mark.parametrize("case", DTYPE_CASES, ids=str)
+# The default run takes the (op, dtype) pairs the quick sweep does not meet, and every
+# half-precision case (where each op rounds on its own); JAXPOOL_FULL=1 runs them all.
+_SWEPT = {(c.op, c.dtype) for c in CASES}
+DEFAULT_DTYPE_CASES = DTYPE_CASES if FULL else [
+    c for c in DTYPE_CASES if (c.op, c.dtype) not in _SWEPT or c.dtype in ("float16", "bfloat16")]
+
+
+def test_every_op_meets_every_dtype_in_the_default_run():
+    assert {(c.op, c.dtype) for c in DTYPE_CASES} <= _SWEPT | {(c.op, c.dtype) for c in DEFAULT_DTYPE_CASES}
+
+
+@pytest.mark.parametrize("case", DEFAULT_DTYPE_CASES, ids=str)
 def test_every_dtype(case):
     parity.run_case(case)
 
@@ -69,20 +80,28 @@ def test_every_dtype(case):
 # Stride-1 max windows padded along the minor axis fold from one lowest-filled padded copy
 # (_cpu_max_direct._fold_padded), up to MAX_PADDED_FOLD_TAPS taps: 3x3 and 5x5 in 2-d, 3x3x3 in 3-d,
 # dilated, with a strided major axis, channels-last and unbatched; values, indices, gradients.
+# The default run turns through the (dtype, values) kinds, three per configuration, so that
+# every kind meets two configurations; JAXPOOL_FULL=1 runs every pair.
+PADDED_FOLD_KINDS = [("float32", "normal"), ("float32", "ties"), ("float32", "special"),
+                     ("float16", "special"), ("bfloat16", "ties"), ("float64", "special"),
+                     ("int8", "ties"), ("uint8", "ties"), ("int64", "ties")]
 PADDED_FOLD_CASES = [
     parity.Case(op, shape, args, (("return_indices", True),), dtype, values, channels_last, seed=11)
-    for op, shape, args, channels_last in [
+    for k, (op, shape, args, channels_last) in enumerate([
         ("max_pool2d", (2, 3, 9, 8), (3, 1, 1), False),
         ("max_pool2d", (2, 3, 9, 8), (5, 1, 2), True),
         ("max_pool2d", (3, 10, 9), ((3, 5), (2, 1), (1, 2), (1, 2), True), False),
         ("max_pool2d", (2, 2, 11, 10), (9, 1, 4), False),
         ("max_pool3d", (1, 2, 5, 6, 7), (3, 1, 1), False),
         ("max_pool3d", (1, 2, 5, 6, 7), ((2, 3, 3), 1, 1, (2, 1, 1)), True),
-    ]
-    for dtype, values in [("float32", "normal"), ("float32", "ties"), ("float32", "special"),
-                          ("float16", "special"), ("bfloat16", "ties"), ("float64", "special"),
-                          ("int8", "ties"), ("uint8", "ties"), ("int64", "ties")]
+    ])
+    for j, (dtype, values) in enumerate(PADDED_FOLD_KINDS)
+    if FULL or (j - 3 * k) % len(PADDED_FOLD_KINDS) < 3
 ]
+
+
+def test_padded_folds_meet_every_kind():
+    assert {(c.dtype, c.values) for c in PADDED_FOLD_CASES} == set(PADDED_FOLD_KINDS)
 
 
 @pytest.mark.parametrize("case", PADDED_FOLD_CASES, ids=str)
@@ -95,7 +114,7 @@ def test_padded_folds(case):
 # one route on every platform, so it is left out); JAXPOOL_FULL=1 runs the whole sweep on it.
 ROUTED_OPS = {op for op in parity.OPS if not op.startswith("fractional")}
 PORTABLE_CASES = CASES if FULL else [c for c in CASES[::8] if c.op in ROUTED_OPS] + DTYPE_CASES[::4] + [
-    c for c in PADDED_FOLD_CASES if c.dtype == "float32" and c.values == "special"][::3]
+    c for c in PADDED_FOLD_CASES if c.dtype == "float32" and c.values == "special"]
 
 
 def test_portable_sweep_covers_every_routed_op():
