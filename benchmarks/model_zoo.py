@@ -325,6 +325,53 @@ def _torch_models():
     return {"resnet18": TResNet, "vgg11": TVGG, "segnet": TSegNet, "net3d": TNet3d}
 
 
+def torch_without_pools(net) -> None:
+    """Replace the pools of a PyTorch twin, in place, by the slice kit's stand-ins (the same
+    output shapes, NCHW): ``torch - torch no-pool`` is torch's pools' share of the step, to set
+    beside ``jaxpool - slice``.  The stand-ins mirror :func:`max_pool`, :func:`global_avg_pool`,
+    :func:`adaptive_avg_pool7`, :func:`max_pool_indices` and :func:`max_unpool`'s slice kit."""
+    import torch
+    from torch import nn as tnn
+    import torch.nn.functional as F
+
+    class Strided(tnn.Module):
+        def __init__(self, pool, with_indices=False):
+            super().__init__()
+            k, s, p = (pool.kernel_size, pool.stride, pool.padding)
+            self.k, self.s, self.p = (v if isinstance(v, int) else v[0] for v in (k, s, p))
+            self.with_indices = with_indices
+
+        def forward(self, x):
+            index = tuple(slice(0, self.s * (_out_size(n, self.k, self.s, self.p) - 1) + 1, self.s)
+                          for n in x.shape[2:])
+            out = x[(slice(None), slice(None), *index)]
+            return (out, None) if self.with_indices else out
+
+    class Corner(tnn.Module):  # AdaptiveAvgPool(1): the first cell
+        def forward(self, x):
+            return x[(slice(None), slice(None), *(slice(0, 1),) * (x.ndim - 2))]
+
+    class CropOrPad7(tnn.Module):  # AdaptiveAvgPool2d((7, 7))
+        def forward(self, x):
+            h, w = x.shape[2:]
+            return F.pad(x[:, :, :7, :7], (0, max(0, 7 - w), 0, max(0, 7 - h)))
+
+    class Spread(tnn.Module):  # MaxUnpool2d(2, 2): each value at its window's first cell
+        def forward(self, x, indices):
+            out = x.new_zeros(x.shape[:2] + (2 * x.shape[2], 2 * x.shape[3]))
+            out[:, :, ::2, ::2] = x  # autograd records the copy into the fresh zeros
+            return out
+
+    for name, module in list(net.named_children()):
+        if isinstance(module, (tnn.MaxPool2d, tnn.MaxPool3d)):
+            setattr(net, name, Strided(module, module.return_indices))
+        elif isinstance(module, (tnn.AdaptiveAvgPool2d, tnn.AdaptiveAvgPool3d)):
+            size = module.output_size
+            setattr(net, name, Corner() if size in (1, (1, 1), (1, 1, 1)) else CropOrPad7())
+        elif isinstance(module, tnn.MaxUnpool2d):
+            setattr(net, name, Spread())
+
+
 def init_params(module: nn.Module, x, seed: int = 0):
     """Parameters for ``module`` on input ``x``, drawn with numpy: kernels LeCun-normal
     (``N(0, 1/fan_in)``, Flax's default), biases zero.  ``jax.eval_shape`` finds the shapes

@@ -15,7 +15,11 @@ for these implementations:
   strided slice, a pad): ``jaxpool - slice`` is the pools' share of the step;
 * ``torch``: the PyTorch twin (NCHW, ``torch.nn`` pools) in eager mode, same initial weights
   (ported from the Flax parameters), same data;
-* ``torch.compile``: the twin's forward compiled (the backward by AOTAutograd), optimizer eager.
+* ``torch.compile``: the twin's forward compiled (the backward by AOTAutograd), optimizer eager;
+* ``torch.slice``: the eager twin with the slice stand-ins for its pools
+  (``model_zoo.torch_without_pools``): ``torch - torch.slice`` is torch's pools' share, so the
+  pools' cost compares across libraries even where the rest of the step (XLA:CPU's
+  convolutions against oneDNN's) does not.
 
 Each step is timed to completion (``block_until_ready``), the implementations sampled
 round-robin with an idle gap before each sample (``jaxpool._bench.timing.interleaved``), the median
@@ -39,7 +43,7 @@ if __package__ in (None, ""):  # run as a script: import this checkout's jaxpool
 import numpy as np  # noqa: E402
 
 LR, MOMENTUM = 1e-3, 0.9
-IMPLS = ("jaxpool", "flax", "slice", "torch", "torch.compile")
+IMPLS = ("jaxpool", "flax", "slice", "torch", "torch.compile", "torch.slice")
 
 
 # ------------------------------------------------------------------------------ steps
@@ -152,15 +156,18 @@ def run_model(model, *, quick: bool, repeats: int, gap: float, impls, torch_comp
     xt = torch.from_numpy(np.ascontiguousarray(np.moveaxis(x_np, -1, 1))).to(torch_device)
     yt = torch.from_numpy(y_np if model.loss == "mse" else y_np.astype(np.int64)).to(torch_device)
     twins = {}
-    for impl in ("torch", "torch.compile"):
+    for impl in ("torch", "torch.compile", "torch.slice"):
         if impl not in impls or (impl == "torch.compile" and not torch_compile):
             continue
         net = model.torch(xt.shape[1], quick)
         model_zoo.port_to_torch(params, net)
+        if impl == "torch.slice":
+            model_zoo.torch_without_pools(net)
         twins[impl] = net.to(torch_device)
-    if "torch" in twins:
-        runners["torch"] = torch_runner(model, twins["torch"], xt, yt)
-        losses["torch"] = [runners["torch"]() for _ in range(3)]
+    for impl in ("torch", "torch.slice"):
+        if impl in twins:
+            runners[impl] = torch_runner(model, twins[impl], xt, yt)
+            losses[impl] = [runners[impl]() for _ in range(3)]
     if "torch.compile" in twins:
         log("  compiling the torch.compile step")
         try:
@@ -198,6 +205,10 @@ def _agreement(row: dict) -> None:
         losses = row.get(f"{other}_losses")
         if ref and losses:
             row[f"{other}_loss_diff"] = max(abs(a - b) / max(abs(a), 1e-30) for a, b in zip(ref, losses))
+    # the two no-pool models use the same stand-ins, so they must agree as well
+    ref, losses = row.get("slice_losses"), row.get("torch.slice_losses")
+    if ref and losses:
+        row["torch.slice_loss_diff"] = max(abs(a - b) / max(abs(a), 1e-30) for a, b in zip(ref, losses))
 
 
 def _ratios(row: dict) -> None:
@@ -210,9 +221,10 @@ def _ratios(row: dict) -> None:
                        ("torch.compile", "ratio_jaxpool_torch_compile")):
         if jp and ms(other):
             row[key] = jp / ms(other)
-    for kit in ("jaxpool", "flax"):
-        if ms(kit) and ms("slice"):
-            row[f"{kit}_pool_share"] = (ms(kit) - ms("slice")) / ms(kit)
+    for kit, without in (("jaxpool", "slice"), ("flax", "slice"), ("torch", "torch.slice")):
+        if ms(kit) and ms(without):
+            row[f"{kit}_pool_ms"] = ms(kit) - ms(without)
+            row[f"{kit}_pool_share"] = row[f"{kit}_pool_ms"] / ms(kit)
 
 
 # ------------------------------------------------------------------------------ output
@@ -228,6 +240,10 @@ STEP_COLUMNS = [
     ("slice_ms", "no-pool ms", "{:.1f}"),
     ("jaxpool_pool_share", "pools' share", "{:.0%}"),
     ("flax_pool_share", "flax pools' share", "{:.0%}"),
+    ("torch.slice_ms", "torch no-pool ms", "{:.1f}"),
+    ("torch_pool_share", "torch pools' share", "{:.0%}"),
+    ("jaxpool_pool_ms", "jaxpool pools ms", "{:.1f}"),
+    ("torch_pool_ms", "torch pools ms", "{:.1f}"),
 ]
 COMPILE_COLUMNS = [
     ("model", "model", "{}"),
@@ -237,6 +253,7 @@ COMPILE_COLUMNS = [
     ("torch.compile_compile_s", "torch.compile s", "{:.1f}"),
     ("torch_loss_diff", "torch loss rel. diff", "{:.1e}"),
     ("flax_loss_diff", "flax loss rel. diff", "{:.1e}"),
+    ("torch.slice_loss_diff", "no-pool twins' loss rel. diff", "{:.1e}"),
 ]
 
 
@@ -266,7 +283,8 @@ def notes(rows) -> list[str]:
     lines.append("loss rel. diff = largest relative difference from jaxpool's loss over the first 3 steps "
                  "(same initial weights, data and optimizer)")
     lines.append("no-pool = the same model with each pool replaced by a strided slice or pad of its output "
-                 "shape; pools' share = (step - no-pool step) / step")
+                 "shape (in JAX, and in torch: torch no-pool); pools' share = (step - no-pool step) / step; "
+                 "pools ms = step - no-pool step (within the timing noise of the two steps)")
     return lines
 
 

@@ -44,8 +44,10 @@ def test_quick_run_learns_matches_torch_and_tabulates(tmp_path, capsys):
     assert rc == 0
     printed = capsys.readouterr().out
     (row,) = json.loads(out_json.read_text())["rows"]
-    _check_learns_and_matches_torch(row, ("jaxpool", "flax", "slice", "torch"))
+    _check_learns_and_matches_torch(row, ("jaxpool", "flax", "slice", "torch", "torch.slice"))
     assert row["flax_loss_diff"] < 1e-5  # Flax's own max/avg pools compute the same numbers here
+    assert row["torch.slice_loss_diff"] < 1e-4  # the two no-pool models are twins too
+    assert {"jaxpool_pool_ms", "torch_pool_ms", "torch_pool_share"} <= set(row)
     assert row["ratio_jaxpool_flax"] > 0 and -10 < row["flax_pool_share"] < 1
     assert all(row[f"{kit}_compile_s"] > 0 for kit in ("jaxpool", "flax", "slice"))
     assert row["torch.compile_ms"] == "n/a: not run (--quick)"
@@ -118,3 +120,19 @@ def test_help_and_bad_model(capsys):
     assert "--quick" in capsys.readouterr().out
     with pytest.raises(SystemExit):
         models.main(["--only", "alexnet"])
+
+
+@pytest.mark.parametrize("model", model_zoo.MODELS, ids=lambda m: m.name)
+def test_torch_without_pools_leaves_no_pool_and_keeps_every_shape(model):
+    """torch's pools' share is only that if every pool module is replaced, by a stand-in of
+    the same output shape as the JAX slice kit's."""
+    import torch
+
+    net = model.torch(model.quick_shape[-1], True)
+    x = torch.zeros((model.quick_shape[0], model.quick_shape[-1], *model.quick_shape[1:-1]))
+    pooled = net(x).shape
+    model_zoo.torch_without_pools(net)
+    pools = (torch.nn.MaxPool2d, torch.nn.MaxPool3d, torch.nn.MaxUnpool2d, torch.nn.AdaptiveAvgPool2d,
+             torch.nn.AdaptiveAvgPool3d)
+    assert not [m for m in net.modules() if isinstance(m, pools)]
+    assert net(x).shape == pooled
