@@ -317,7 +317,8 @@ def parse_args(argv):
                    help=f"run only these models, of {', '.join(m.name for m in model_zoo.MODELS)} (default: all)")
     p.add_argument("--impls", nargs="+", metavar="IMPL", choices=IMPLS, default=list(IMPLS),
                    help=f"implementations to run, of {', '.join(IMPLS)} (default: all; slice is the model "
-                        "with each pool replaced by a strided slice or pad, the no-pool baseline)")
+                        "with each pool replaced by a strided slice or pad, the no-pool baseline, and "
+                        "torch.slice the PyTorch twin with the same stand-ins)")
     p.add_argument("--no-torch-compile", action="store_true",
                    help="skip torch.compile (its compile takes tens of seconds per model here)")
     p.add_argument("--repeats", type=int, metavar="N",
