@@ -44,11 +44,14 @@ def _out_size(n: int, k: int, s: int, p: int) -> int:
     return (n + 2 * p - k) // s + 1
 
 
+def _strided_index(spatial, k: int, s: int, p: int) -> tuple[slice, ...]:
+    """Every s-th cell along each spatial axis, as many as a k/s/p pool has outputs."""
+    return tuple(slice(0, s * (_out_size(n, k, s, p) - 1) + 1, s) for n in spatial)
+
+
 def _strided(x, k: int, s: int, p: int):
     """The cheapest op with a k/s/p pool's output shape: every s-th cell (channels-last)."""
-    spatial = x.shape[1:-1]
-    index = tuple(slice(0, s * (_out_size(n, k, s, p) - 1) + 1, s) for n in spatial)
-    return x[(slice(None), *index, slice(None))]
+    return x[(slice(None), *_strided_index(x.shape[1:-1], k, s, p), slice(None))]
 
 
 def max_pool(kit: str, x, k: int, s: int, p: int = 0):
@@ -330,21 +333,17 @@ def torch_without_pools(net) -> None:
     output shapes, NCHW): ``torch - torch no-pool`` is torch's pools' share of the step, to set
     beside ``jaxpool - slice``.  The stand-ins mirror :func:`max_pool`, :func:`global_avg_pool`,
     :func:`adaptive_avg_pool7`, :func:`max_pool_indices` and :func:`max_unpool`'s slice kit."""
-    import torch
     from torch import nn as tnn
     import torch.nn.functional as F
 
-    class Strided(tnn.Module):
-        def __init__(self, pool, with_indices=False):
+    class Strided(tnn.Module):  # MaxPool{2,3}d(k, s, p): every s-th cell (NCHW)
+        def __init__(self, pool):
             super().__init__()
-            k, s, p = (pool.kernel_size, pool.stride, pool.padding)
-            self.k, self.s, self.p = (v if isinstance(v, int) else v[0] for v in (k, s, p))
-            self.with_indices = with_indices
+            self.ksp = tuple(v if isinstance(v, int) else v[0] for v in (pool.kernel_size, pool.stride, pool.padding))
+            self.with_indices = pool.return_indices
 
         def forward(self, x):
-            index = tuple(slice(0, self.s * (_out_size(n, self.k, self.s, self.p) - 1) + 1, self.s)
-                          for n in x.shape[2:])
-            out = x[(slice(None), slice(None), *index)]
+            out = x[(slice(None), slice(None), *_strided_index(x.shape[2:], *self.ksp))]
             return (out, None) if self.with_indices else out
 
     class Corner(tnn.Module):  # AdaptiveAvgPool(1): the first cell
@@ -364,7 +363,7 @@ def torch_without_pools(net) -> None:
 
     for name, module in list(net.named_children()):
         if isinstance(module, (tnn.MaxPool2d, tnn.MaxPool3d)):
-            setattr(net, name, Strided(module, module.return_indices))
+            setattr(net, name, Strided(module))
         elif isinstance(module, (tnn.AdaptiveAvgPool2d, tnn.AdaptiveAvgPool3d)):
             size = module.output_size
             setattr(net, name, Corner() if size in (1, (1, 1), (1, 1, 1)) else CropOrPad7())
