@@ -204,11 +204,15 @@ def _agreement(row: dict) -> None:
     for other in ("torch", "torch.compile", "flax"):
         losses = row.get(f"{other}_losses")
         if ref and losses:
-            row[f"{other}_loss_diff"] = max(abs(a - b) / max(abs(a), 1e-30) for a, b in zip(ref, losses))
+            row[f"{other}_loss_diff"] = _relative_difference(ref, losses)
     # the two no-pool models use the same stand-ins, so they must agree as well
     ref, losses = row.get("slice_losses"), row.get("torch.slice_losses")
     if ref and losses:
-        row["torch.slice_loss_diff"] = max(abs(a - b) / max(abs(a), 1e-30) for a, b in zip(ref, losses))
+        row["torch.slice_loss_diff"] = _relative_difference(ref, losses)
+
+
+def _relative_difference(ref, losses) -> float:
+    return max(abs(a - b) / max(abs(a), 1e-30) for a, b in zip(ref, losses))
 
 
 def _ratios(row: dict) -> None:
