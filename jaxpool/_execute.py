@@ -25,8 +25,27 @@ def per_platform(cpu, portable, *args):
 
 
 def window_sum(x, tables: dict[int, AxisWindows]):
-    """Sum of the in-bounds cells of every window (see :func:`jaxpool._portable.window_sum`)."""
-    return per_platform(lambda x: _cpu_sum.window_sum(x, tables), lambda x: _portable.window_sum(x, tables), x)
+    """Sum of the in-bounds cells of every window (see :func:`jaxpool._portable.window_sum`),
+    ``-0.0`` made ``+0.0`` as PyTorch's loops give it (:func:`jaxpool._taps.from_zero`).
+
+    The sum is linear, so it is differentiated as one linear map whose tangent each platform
+    computes in its own form (:func:`jaxpool._cpu_sum.window_sum_tangent` on XLA:CPU): reverse
+    mode then transposes that one switch instead of linearizing both routes, which tripled
+    the time ``jax.grad`` takes to trace (docs/performance.md, "Compile time and the platform
+    switch")."""
+    def values(x):
+        return per_platform(lambda x: _cpu_sum.window_sum(x, tables), lambda x: _portable.window_sum(x, tables), x)
+
+    def tangent(t):
+        # The cotangent of ``jax.grad(sum)`` is a constant, and XLA constant-folds the
+        # gradient's window sums of it cell by cell (38 s for a 3x33 window on 128x128): the
+        # barrier keeps the cotangent a run-time value.
+        t = per_platform(lambda t: _cpu_sum.window_sum_tangent(t, tables), lambda t: _portable.window_sum(t, tables), t)
+        return lax.optimization_barrier(t)
+
+    if not jnp.issubdtype(x.dtype, jnp.floating):
+        return values(x)
+    return _taps.from_zero(_taps.linear_as(values, tangent)(x))
 
 
 def window_max(x, tables: dict[int, AxisWindows], plane_strides: dict[int, int], index_dtype=None):

@@ -46,7 +46,7 @@ def window_sum(x: jax.Array, tables: dict[int, AxisWindows]) -> jax.Array:
             x = _reduce_window_sum(x, w, axis)
         else:
             x = sum_taps(x, w, axis, pieces=True)
-    return _taps.from_zero(x) if jnp.issubdtype(x.dtype, jnp.floating) else x
+    return x
 
 
 def _reduce_window_sum(x, w: AxisWindows, axis: int):
