@@ -267,8 +267,8 @@ def _blocked_sum(x: jax.Array, w: AxisWindows, axis: int, derivative: bool) -> j
     as PyTorch's loop), in another order.  The values sum a block's cells as ``s`` strided
     slices and the derivative as a reshape-reduce (whose transpose is a broadcast), as
     :func:`_sum_tiled` does.  Tap by tap, a window sum costs ``out * k`` reads and its
-    gradient a gather's scatter-add, which XLA constant-folds for the constant cotangent of
-    ``jax.grad(sum)`` (minutes at ``k = 64``).
+    gradient a gather's scatter-add (docs/performance.md, "The cotangent of jax.grad(sum)
+    and long windows").
     """
     step, k, out = _taps.window_step(w), w.max_length, w.output_size
     whole = -(-k // step) - 1  # whole blocks per window

@@ -30,16 +30,15 @@ def window_sum(x, tables: dict[int, AxisWindows]):
 
     The sum is linear, so it is differentiated as one linear map whose tangent each platform
     computes in its own form (:func:`jaxpool._cpu_sum.window_sum_tangent` on XLA:CPU): reverse
-    mode then transposes that one switch instead of linearizing both routes, which tripled
-    the time ``jax.grad`` takes to trace (docs/performance.md, "Compile time and the platform
-    switch")."""
+    mode then transposes that one switch instead of linearizing every route, each twice
+    (docs/performance.md, "Compile time and the platform switch")."""
     def values(x):
         return per_platform(lambda x: _cpu_sum.window_sum(x, tables), lambda x: _portable.window_sum(x, tables), x)
 
     def tangent(t):
         # The cotangent of ``jax.grad(sum)`` is a constant, and XLA constant-folds the
-        # gradient's window sums of it cell by cell (38 s for a 3x33 window on 128x128): the
-        # barrier keeps the cotangent a run-time value.
+        # gradient's window sums of it cell by cell, at a compile-time cost that grows with
+        # input and kernel: the barrier keeps the cotangent a run-time value.
         t = per_platform(lambda t: _cpu_sum.window_sum_tangent(t, tables), lambda t: _portable.window_sum(t, tables), t)
         return lax.optimization_barrier(t)
 

@@ -3,9 +3,8 @@
 Long regular windows are summed in blocks of the stride on XLA:CPU
 (:func:`jaxpool._cpu_sum._blocked_sum`), and every window sum's derivative keeps its cotangent a
 run-time value (:func:`jaxpool._execute.window_sum`): the cotangent of ``jax.grad(sum)`` is a
-constant, and XLA constant-folded the gradient cell by cell (186 s to compile
-``avg_pool1d(k=64, s=16)`` on a (8, 64, 16000) input).  These check PyTorch's numbers on both
-routes and the programs' structure; docs/performance.md has the timings.
+constant, and XLA constant-folded the gradient cell by cell.  These check PyTorch's numbers on
+both routes and the programs' structure; docs/performance.md has the timings.
 """
 
 import contextlib
