@@ -243,7 +243,7 @@ def _sum_axis(x: jax.Array, w: AxisWindows, axis: int, derivative: bool) -> jax.
             return _blocked_sum(x, w, axis, derivative)
         if derivative and _taps.window_step(w) != 1:
             return _taps.sum_phase_taps(x, w, axis)
-        return _portable.sum_taps(x, w, axis, pieces=True)  # taps are shifts: pads transpose well
+        return _portable.sum_taps(x, w, axis, pieces=True)  # every tap one (strided) slice
     return _portable.sum_taps(x, w, axis, pieces=derivative or axis == x.ndim - 1)
 
 
