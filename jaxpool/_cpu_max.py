@@ -34,7 +34,7 @@ def window_max(
     integer) reports, and passes its gradient to, its first in-bounds cell, as PyTorch does.
 
     The fold runs on ``stop_gradient(x)``; the derivative is attached by
-    :func:`jaxpool._taps.route_to_chosen` as "the tangent at the chosen tap".  Large axes reduce
+    :func:`jaxpool._choices.route_to_chosen` as "the tangent at the chosen tap".  Large axes reduce
     ``(value, position)`` pairs with PyTorch's rule (:func:`jaxpool._large.max_large`).
 
     The tables are :meth:`~jaxpool.windows.AxisWindows.trimmed` first: a tap out of bounds in
@@ -74,6 +74,18 @@ ROUTES = {
                        "output-sized scatter at the flat index",
     "per_axis": "axis by axis (minor first), each fold behind a fusion barrier",
 }
+
+
+def differentiates_another_form(tables: dict[int, AxisWindows], ndim: int, indexed: bool) -> bool:
+    """Whether floating-point :func:`window_max` over trimmed ``tables`` differentiates
+    another form than its forward (:func:`jaxpool._choices.differentiated_as`): values only
+    over irregular windows folded tap by tap, whose gradient is that of the indexed fold."""
+    if indexed:
+        return False
+    if choose(tables, ndim, indexed, True) == "routed_by_index":
+        return True
+    return any(not _taps.is_regular(w) and not _large.is_large(w) and w.max_length <= _taps.MAX_UNROLLED_TAPS
+               for w in tables.values())
 
 
 def choose(tables: dict[int, AxisWindows], ndim: int, indexed: bool, floating: bool) -> str:

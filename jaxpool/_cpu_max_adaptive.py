@@ -13,7 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from jaxpool import _cpu_barriers, _cpu_max_axis, _taps
+from jaxpool import _choices, _cpu_barriers, _cpu_max_axis, _taps
 from jaxpool.windows import AxisWindows
 
 
@@ -163,7 +163,7 @@ def values_routed_by_index(x, tables, plane_strides):
     def routed(x):
         return max_major_first(x, tables, plane_strides, np.int32)[0]
 
-    return _taps.differentiated_as(values, routed)(x)
+    return _choices.differentiated_as(values, routed)(x)
 
 
 def _route_at_index(x, best, index, axes):
@@ -173,7 +173,7 @@ def _route_at_index(x, best, index, axes):
     scatter-add of the output-sized cotangent into each plane, as PyTorch's backward, where
     routing per axis computed every input cell from the cotangent (item 8).
     """
-    return _taps.route_to_chosen(x, best, index, functools.partial(_at_flat_index, axes=axes))
+    return _choices.route_to_chosen(x, best, index, functools.partial(_at_flat_index, axes=axes))
 
 
 def _at_flat_index(t, index, axes):

@@ -12,7 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from jaxpool import _cpu_barriers, _portable, _taps
+from jaxpool import _choices, _cpu_barriers, _portable, _taps
 
 
 def max_axis(x, index, w, axis, stride, index_dtype, keep=False):
@@ -31,7 +31,7 @@ def max_axis(x, index, w, axis, stride, index_dtype, keep=False):
         best_index = offset if index is None else best_index + offset
     if floating:
         at = _cpu_barriers.read_twice(functools.partial(_taps.chosen_taps, w=w, axis=axis, windowed=False), w.max_length)
-        best = _taps.route_to_chosen(x, best, chosen, at)
+        best = _choices.route_to_chosen(x, best, chosen, at)
     return best, best_index
 
 
@@ -48,7 +48,7 @@ def _irregular_max(x, xp, index, w, axis, stride, index_dtype):
         if index is not None:
             best_index = best_index + jnp.take_along_axis(index, cell, axis=axis, mode="clip")
     if jnp.issubdtype(x.dtype, jnp.floating):
-        best = _taps.route_to_chosen(x, best, chosen, functools.partial(_taps.chosen_taps, w=w, axis=axis, windowed=False))
+        best = _choices.route_to_chosen(x, best, chosen, functools.partial(_taps.chosen_taps, w=w, axis=axis, windowed=False))
     return best, best_index
 
 
@@ -66,6 +66,6 @@ def _irregular_values(x, w, axis, keep):
     def routed(x):
         return _irregular_max(x, folded(x), None, w, axis, None, None)[0]
 
-    return _taps.differentiated_as(values, routed)(x)
+    return _choices.differentiated_as(values, routed)(x)
 
 

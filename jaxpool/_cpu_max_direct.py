@@ -14,7 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from jaxpool import _cpu_barriers, _cpu_sum, _portable, _taps
+from jaxpool import _choices, _cpu_barriers, _cpu_sum, _portable, _taps
 from jaxpool.windows import AxisWindows
 
 
@@ -68,11 +68,11 @@ def max_direct(x, tables, plane_strides, index_dtype):
             index = index + cell * np.asarray(plane_strides[a], index_dtype)
     if jnp.issubdtype(x.dtype, jnp.floating):
         if all(_taps.tiling_range(w) is not None for w in tables.values()):
-            best = _taps.route_to_chosen(x, best, chosen, functools.partial(_chosen_tiled_taps, tables=tables))
+            best = _choices.route_to_chosen(x, best, chosen, functools.partial(_chosen_tiled_taps, tables=tables))
         else:
             at = functools.partial(_portable.chosen_phase_taps, tables=tables, taps=combos)
             at = _cpu_barriers.read_twice(at, math.prod(tables[a].max_length for a in axes))
-            best = _taps.route_to_chosen(x, best, chosen, at, read=read)
+            best = _choices.route_to_chosen(x, best, chosen, at, read=read)
     return best, index
 
 

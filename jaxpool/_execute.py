@@ -9,11 +9,12 @@ on CPU too.
 
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from jaxpool import _cpu_max, _cpu_sum, _large, _portable, _taps, config
+from jaxpool import _choices, _cpu_max, _cpu_sum, _large, _portable, _taps, config
 from jaxpool.windows import AxisWindows
 
 
@@ -48,9 +49,76 @@ def window_sum(x, tables: dict[int, AxisWindows]):
 
 
 def window_max(x, tables: dict[int, AxisWindows], plane_strides: dict[int, int], index_dtype=None):
-    """``(max, flat index or None)`` of every window (see :func:`jaxpool._portable.window_max`)."""
-    return per_platform(lambda x: _cpu_max.window_max(x, tables, plane_strides, index_dtype),
-                        lambda x: _portable.window_max(x, tables, plane_strides, index_dtype), x)
+    """``(max, flat index or None)`` of every window (see :func:`jaxpool._portable.window_max`).
+
+    The values are the platform's route as is.  Their derivative, "the tangent at the chosen
+    tap", is attached here once, over the switch: each route is replayed on
+    ``stop_gradient(x)`` recording its choices (:mod:`jaxpool._choices`), and the tangent is
+    a second switch over the recorded maps, so differentiating never linearizes the routes
+    themselves (docs/performance.md, "Compile time and the platform switch")."""
+    def cpu(x):
+        return _cpu_max.window_max(x, tables, plane_strides, index_dtype)
+
+    def portable(x):
+        return _portable.window_max(x, tables, plane_strides, index_dtype)
+
+    def values(x):
+        return per_platform(cpu, portable, x)
+
+    if not jnp.issubdtype(x.dtype, jnp.floating):
+        return values(x)
+    routes = (portable,) if config.portable_forced() else (cpu, portable)
+    if cpu in routes and _cpu_max.differentiates_another_form(
+            {a: w.trimmed() for a, w in tables.items()}, x.ndim, index_dtype is not None):
+        # Replaying the form CPU differentiates costs far more than its forward: programs
+        # that do not differentiate should not carry it, so it is replayed inside the JVP.
+        return _choices.differentiated_as(values, lambda x: _replayed_max(x, routes))(x)
+    # Replayed next to the forward, not inside the JVP, where jax would partially evaluate
+    # the switch of replays.
+    best, index, choices, tangent, reread = _replay(lax.stop_gradient(x), routes)
+    if not reread:  # the replay computes the forward's own values: one program for both
+        return _choices.route_to_chosen(x, best, choices, tangent), index
+    # The CPU route reads its values again from its choice where it differentiates (an
+    # XLA:CPU tactic, see route_to_chosen): programs that only evaluate keep the forward as
+    # is and drop the replay as dead code.
+    routed = lambda x, best, index, choices: (_choices.route_to_chosen(x, best, choices, tangent), index)  # noqa: E731
+    return _choices.differentiated_as(values, routed)(x, best, index, choices)
+
+
+def _replayed_max(x, routes):
+    """``(max, index)`` by ``routes`` replayed, differentiated by their recorded choices."""
+    best, index, choices, tangent, _ = _replay(lax.stop_gradient(x), routes)
+    return _choices.route_to_chosen(x, best, choices, tangent), index
+
+
+def _replay(xs, routes):
+    """``routes`` (CPU's and the portable one, or the portable one alone) on ``xs`` with their
+    choices recorded: ``(max, index, choices, tangent, reread)``, ``tangent(t, choices)``
+    linear in ``t`` (the platform's recorded maps), ``reread`` whether a route's replayed
+    values are read again from its choices."""
+    recorded = [_choices.Replay(route, xs) for route in routes]
+    reread = any(r.tape.reread for r in recorded)
+    if len(recorded) == 1:
+        return (*recorded[0].run(xs), recorded[0].tangent, reread)
+
+    def forward(k):
+        # A switch's branches return the same types: each fills the other route's choices
+        # with zeros, which the compiled program (one platform's branch) never reads, and
+        # types every choice like the input (under ``shard_map``, a choice the route made
+        # without reading the input, such as a one-tap window's, would not vary with it).
+        def run(xs):
+            best, index, choices = recorded[k].run(xs)
+            slots = [choices if j == k else r.zeros() for j, r in enumerate(recorded)]
+            return best, index, jax.tree.map(lambda c: c + lax.full_like(xs, 0, c.dtype, c.shape), slots)
+        return run
+
+    def tangent_of(k):
+        return lambda t, choices: recorded[k].tangent(t, choices[k])
+
+    def tangent(t, choices):
+        return per_platform(tangent_of(0), tangent_of(1), t, choices)
+
+    return (*per_platform(forward(0), forward(1), xs), tangent, reread)
 
 
 def routes(reduction: str, tables: dict[int, AxisWindows], ndim: int, indexed: bool,

@@ -17,7 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from jaxpool import _taps
+from jaxpool import _choices, _taps
 from jaxpool.windows import AxisWindows
 
 
@@ -81,13 +81,26 @@ def sum_large(x: jax.Array, w: AxisWindows, axis: int) -> jax.Array:
     return jnp.sum(jnp.where(inside, xw, jnp.zeros((), x.dtype)), axis=axis + 1, dtype=x.dtype)
 
 
-@functools.partial(jax.jit, static_argnums=(2, 3, 4, 5))
 def max_large(x, index, w: AxisWindows, axis: int, stride, index_dtype):
-    """Max (PyTorch's first maximum, last NaN) and index over a large axis (jitted as
-    :func:`sum_large`)."""
-    xs = lax.stop_gradient(x)
+    """Max (PyTorch's first maximum, last NaN) and index over a large axis; the fold is
+    jitted as :func:`sum_large`, the derivative routed to the chosen cell outside it (the
+    executor records the choice, :mod:`jaxpool._choices`)."""
+    best, cell = _fold_large(lax.stop_gradient(x), w, axis)
+    if jnp.issubdtype(x.dtype, jnp.floating):
+        best = _choices.route_to_chosen(x, best, cell, functools.partial(_at_cell, axis=axis))
+    if stride is None:
+        return best, None
+    offset = cell.astype(index_dtype) * np.asarray(stride, index_dtype)
+    if index is not None:
+        offset = offset + _at_cell(index, cell, axis)
+    return best, offset
+
+
+@functools.partial(jax.jit, static_argnums=(1, 2))
+def _fold_large(xs, w: AxisWindows, axis: int):
+    """``(max, chosen cell)`` of every window of a large axis by PyTorch's rule."""
     dtype = _cell_dtype(w)
-    low = _taps.lowest(x.dtype)
+    low = _taps.lowest(xs.dtype)
     if whole_axis(w) or w.uniform_stride() is not None:
         cells = lax.broadcasted_iota(dtype, xs.shape, axis)
         if whole_axis(w):
@@ -109,14 +122,7 @@ def max_large(x, index, w: AxisWindows, axis: int, stride, index_dtype):
         xw, cells, _, _ = _irregular_windowed(xs, w, axis)
         best, cell = lax.reduce((xw, jnp.broadcast_to(cells.astype(dtype), xw.shape)), (low, dtype(np.iinfo(dtype).max)),
                                 _taps.torch_argmax_combine, (axis + 1,))
-    if jnp.issubdtype(x.dtype, jnp.floating):
-        best = _taps.route_to_chosen(x, best, cell, functools.partial(_at_cell, axis=axis))
-    if stride is None:
-        return best, None
-    offset = cell.astype(index_dtype) * np.asarray(stride, index_dtype)
-    if index is not None:
-        offset = offset + _at_cell(index, cell, axis)
-    return best, offset
+    return best, cell
 
 
 def _at_cell(t, cell, axis):

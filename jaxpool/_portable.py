@@ -29,7 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from jaxpool import _large, _taps
+from jaxpool import _choices, _large, _taps
 from jaxpool._taps import MAX_UNROLLED_TAPS
 from jaxpool.windows import AxisWindows
 
@@ -105,7 +105,7 @@ def _max_axis(x, index, w: AxisWindows, axis: int, stride, index_dtype):
             at = functools.partial(chosen_phase_taps, tables={axis: w}, taps=taps)
         else:
             at = functools.partial(_taps.chosen_taps, w=w, axis=axis, windowed=False)
-        best = _taps.route_to_chosen(x, best, chosen, at)
+        best = _choices.route_to_chosen(x, best, chosen, at)
     return best, best_index
 
 
@@ -140,7 +140,7 @@ def max_axis_windowed(x, index, w, axis, stride, index_dtype):
         (values, tap_no), (_taps.lowest(xw.dtype), np.int32(taps)), _taps.torch_argmax_combine, (axis + 1,)
     )
     if jnp.issubdtype(x.dtype, jnp.floating):
-        best = _taps.route_to_chosen(x, best, chosen, functools.partial(_taps.chosen_taps, w=w, axis=axis, windowed=True))
+        best = _choices.route_to_chosen(x, best, chosen, functools.partial(_taps.chosen_taps, w=w, axis=axis, windowed=True))
     if stride is None:
         return best, None
     tap_index = jnp.asarray(_taps.window_table(w.positions * stride, axis, x.ndim), index_dtype)

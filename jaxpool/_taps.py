@@ -7,8 +7,9 @@ Platform-neutral pieces of the algorithm over :class:`~jaxpool.windows.AxisWindo
   static gather (:func:`take_positions`); positions outside the input read zero;
 * PyTorch's max scan rule ``val > best or isnan(val)`` (:func:`scan_takes`, :func:`scan_fold_axis`)
   and its associative form over ``(value, position)`` pairs (:func:`torch_argmax_combine`);
-* the derivative of a max as "the tangent at the chosen tap" (:func:`route_to_chosen`), and the
-  stride-phase split that lets its transpose avoid an interior pad per tap (:func:`phase_taps`);
+* the chosen-tap maps a max's derivative is made of (:func:`chosen_taps`, see
+  :mod:`jaxpool._choices`), and the stride-phase split that lets their transpose avoid an
+  interior pad per tap (:func:`phase_taps`);
 * linear maps differentiated as another form of the same map (:func:`linear_as`).
 """
 
@@ -104,7 +105,7 @@ def take_positions(x: jax.Array, pos: np.ndarray, axis: int, *, pieces: bool = T
 
     ``pieces=False`` gathers whatever is not one slice.  The forward folds use it: XLA fuses
     slice pieces into every consumer and, across two axes, recomputes them per tap, while a
-    gather is computed once; folds are never differentiated (see :func:`route_to_chosen`), so the
+    gather is computed once; folds are never differentiated (see :func:`jaxpool._choices.route_to_chosen`), so the
     slow scatter-add that would be a gather's gradient never appears.
     """
     step = progression_step(pos)
@@ -244,21 +245,6 @@ def linear_as(values, tangent):
     return f
 
 
-def differentiated_as(values, reference):
-    """``values``, differentiated as ``reference``, which computes the same numbers another
-    way (the fastest forward, the derivative of the form whose gradient is cheapest)."""
-
-    @jax.custom_jvp
-    def f(x):
-        return values(x)
-
-    @f.defjvp
-    def f_jvp(primals, tangents):
-        return jax.jvp(reference, primals, tangents)
-
-    return f
-
-
 def sum_phase_taps(t, w: AxisWindows, axis: int):
     """Linear in ``t``: window sums of a regular axis from its stride phases
     (:func:`phase_taps`), so the transpose interleaves the phases once."""
@@ -376,37 +362,6 @@ def scan_fold_axis(xp, w, axis, index):
         if tap_index is not None:
             best_index = jnp.where(take, tap_index, best_index)
     return chosen, best, best_index
-
-
-def route_to_chosen(x, best, chosen, taps_at, read=None):
-    """``best`` (computed from ``stop_gradient(x)``) with the derivative of a max over ``x``.
-
-    The tangent of a window max is the tangent of the chosen tap: ``taps_at(t, chosen)``,
-    linear in ``t``.  Written as a custom JVP, reverse mode transposes it to
-    ``where(chosen == j, g, 0)`` placed by a pad per tap (or one masked reshape), so the
-    gradient reaches exactly the recorded cell (ties and NaN included) at the cost of the
-    forward pass, and forward mode works too.
-
-    ``read(x, chosen)``, if given, recomputes the values from the choice where the program
-    differentiates: the choice then has a second consumer besides the gradient, so XLA
-    writes it once (:func:`_cpu_barriers.materialised`) instead of redoing the fold inside the gradient's
-    loop for every tap that reads it.
-    """
-
-    @jax.custom_jvp
-    def routed(x, best, chosen):
-        return best
-
-    @routed.defjvp
-    def routed_jvp(primals, tangents):
-        # The primal output is routed(...) again, not ``best``: ``best`` carries no derivative
-        # (stop_gradient), and higher-order derivatives differentiate this rule itself.
-        x, best, chosen = primals
-        if read is not None:
-            best = read(lax.stop_gradient(x), chosen)
-        return routed(x, best, chosen), taps_at(tangents[0], chosen)
-
-    return routed(x, best, chosen)
 
 
 def chosen_taps(x, chosen, w: AxisWindows, axis: int, windowed: bool):
