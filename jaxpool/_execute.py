@@ -65,8 +65,8 @@ def window_max(x, tables: dict[int, AxisWindows], plane_strides: dict[int, int],
     def values(x):
         return per_platform(cpu, portable, x)
 
-    if not jnp.issubdtype(x.dtype, jnp.floating):
-        return values(x)
+    if not jnp.issubdtype(x.dtype, jnp.floating) or not isinstance(x, jax.core.Tracer):
+        return values(x)  # no derivative: integers, or a concrete input (an eager call)
     routes = (portable,) if config.portable_forced() else (cpu, portable)
     if cpu in routes and _cpu_max.differentiates_another_form(
             {a: w.trimmed() for a, w in tables.items()}, x.ndim, index_dtype is not None):

@@ -73,3 +73,27 @@ def test_the_recorded_tangent_is_the_composition_of_the_folds():
     best, _, choices = replay.run(x)
     expected = jax.jvp(lambda x: route(x)[0], (x,), (t,))[1]
     np.testing.assert_array_equal(replay.tangent(t, choices), expected)
+
+
+def test_an_eager_call_again_compiles_nothing():
+    """An eager call (concrete input) is never differentiated: it runs the forward alone, so
+    a second call with the same shapes reuses every compiled program (replaying the routes
+    there built new programs on every call: 0.4 s each)."""
+    import jax.monitoring
+
+    compiles = []
+
+    def listener(name, duration, **kwargs):
+        if name == "/jax/core/compile/backend_compile_duration":
+            compiles.append(duration)
+
+    x = jnp.asarray(np.random.default_rng(0).standard_normal((2, 3, 12, 13)), jnp.float32)
+    jax.monitoring.register_event_duration_secs_listener(listener)
+    try:
+        for op in (lambda x: jaxpool.max_pool2d(x, 3, 2, 1), lambda x: jaxpool.adaptive_max_pool2d(x, 5, True)):
+            jax.block_until_ready(op(x))
+            compiles.clear()
+            jax.block_until_ready(op(x))
+            assert compiles == []
+    finally:
+        jax.monitoring.unregister_event_duration_listener(listener)
