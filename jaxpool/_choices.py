@@ -111,7 +111,9 @@ def differentiated_as(values, reference):
     """``values``, differentiated as ``reference``, which computes the same numbers another
     way (the fastest forward, the derivative of the form whose gradient is cheapest).
     Called as ``f(x, *operands)``: ``values(x)``, differentiated in ``x`` as
-    ``reference(x, *operands)``.  Inside :func:`taping`, where only derivatives are
+    ``reference(x, *operands)``; the operands carry no derivative (their tangents are
+    dropped), so they must not depend differentiably on ``x`` (pass values computed from
+    ``stop_gradient(x)``).  Inside :func:`taping`, where only derivatives are
     wanted, simply ``reference``."""
     tape = _TAPE.get()
     if tape is not None:

@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from jaxpool import _args, _taps
+from jaxpool import _args, _eager, _taps
 from jaxpool.windows import AxisWindows, DrawnWindows
 
 # (exponent bits, mantissa bits) of the types whose every operation must be rounded explicitly.
@@ -91,6 +91,7 @@ def plane_windows(p, samples) -> tuple[AxisWindows, ...]:
     return tuple(r.table(np.asarray(starts_of(r, jnp.asarray(samples)[None]))[0]) for r in rules)
 
 
+@_eager.compiled_when_eager
 def max_of(p, input, samples):
     """``(values, indices)`` of the plan on ``input`` (with the input's batching) for the
     ``(N, C, ndim)`` ``samples`` (:func:`samples_of`)."""

@@ -14,7 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from jaxpool import _choices, _cpu_max, _cpu_sum, _large, _portable, _taps, config
+from jaxpool import _choices, _cpu_max, _cpu_sum, _eager, _large, _portable, _taps, config
 from jaxpool.windows import AxisWindows
 
 
@@ -65,8 +65,8 @@ def window_max(x, tables: dict[int, AxisWindows], plane_strides: dict[int, int],
     def values(x):
         return per_platform(cpu, portable, x)
 
-    if not jnp.issubdtype(x.dtype, jnp.floating) or not isinstance(x, jax.core.Tracer):
-        return values(x)  # no derivative: integers, or a concrete input (an eager call)
+    if not jnp.issubdtype(x.dtype, jnp.floating) or not _eager.differentiable(x):
+        return values(x)  # no derivative: integers, or an eager call
     routes = (portable,) if config.portable_forced() else (cpu, portable)
     if cpu in routes and _cpu_max.differentiates_another_form(
             {a: w.trimmed() for a, w in tables.items()}, x.ndim, index_dtype is not None):
@@ -116,9 +116,11 @@ def _replay(xs, routes):
         return lambda t, choices: recorded[k].tangent(t, choices[k])
 
     def tangent(t, choices):
-        return per_platform(tangent_of(0), tangent_of(1), t, choices)
+        # Not per_platform: jax traces this rule lazily, maybe under another
+        # force_portable() setting, and the branch must be the one the replay above took.
+        return lax.platform_dependent(t, choices, cpu=tangent_of(0), default=tangent_of(1))
 
-    return (*per_platform(forward(0), forward(1), xs), tangent, reread)
+    return (*lax.platform_dependent(xs, cpu=forward(0), default=forward(1)), tangent, reread)
 
 
 def routes(reduction: str, tables: dict[int, AxisWindows], ndim: int, indexed: bool,
@@ -143,6 +145,7 @@ def routes(reduction: str, tables: dict[int, AxisWindows], ndim: int, indexed: b
     return (("cpu", cpu), ("gpu/tpu", portable))
 
 
+@_eager.compiled_when_eager
 def max_of(p, input):
     """Run a max plan (:class:`jaxpool.plan.Plan`) on ``input``: the values, and the indices
     where the plan has an index dtype, with the input's batching."""
@@ -152,6 +155,7 @@ def max_of(p, input):
     return p.layout.unbatch(values)
 
 
+@_eager.compiled_when_eager
 def mean_of(p, input):
     """Run a sum plan on ``input`` and divide by its divisor rule (``p.divisor``: ``"padded"``
     counts padding cells, ``"inside"`` the input cells, an int overrides both).  Sums of float16

@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxpool import _execute, _taps
+from jaxpool import _eager, _execute, _taps
 
 
 def _compute_dtype(x):
@@ -23,6 +23,7 @@ def _compute_dtype(x):
     return jnp.float64 if x.dtype == jnp.float64 else jnp.float32
 
 
+@_eager.compiled_when_eager
 def sample_of(p, input, key):
     """The training output of plan ``p`` on ``input``: one draw per window, generated in
     ``(N, C, *out)`` order whatever the layout, with the input's batching."""
@@ -36,6 +37,7 @@ def sample_of(p, input, key):
     return p.layout.unbatch(_sample(x, tables, u, compute))
 
 
+@_eager.compiled_when_eager
 def expectation_of(p, input):
     """The evaluation output of plan ``p`` on ``input`` (see :func:`_expectation`)."""
     x = p.layout.batch(input)

@@ -11,7 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from jaxpool import _args, _execute, plan
+from jaxpool import _args, _eager, _execute, plan
 
 
 def max_unpool(input, indices, kernel_size, stride=None, padding=0, output_size=None, *, ndim: int,
@@ -43,27 +43,35 @@ def max_unpool(input, indices, kernel_size, stride=None, padding=0, output_size=
     if not jnp.issubdtype(indices.dtype, jnp.integer):
         raise TypeError(f"{op}: indices must have an integer dtype, got {indices.dtype}")
     p = plan.max_unpool(input, layout, op, kernel_size, stride, padding, output_size, channels_last)
-    arguments = dict(p.arguments)
-    kernel, stride, padding, out_spatial = (arguments[k] for k in ("kernel_size", "stride", "padding", "output_size"))
+    out_spatial = dict(p.arguments)["output_size"]
     plane = math.prod(out_spatial)
     if plane == 0 or math.prod(input.shape) == 0:
         # PyTorch: an empty result, before the dtype dispatch and with no index checked
         return layout.unbatch(jnp.zeros(p.output_shape, input.dtype))
     _args.check_float(input, op)
     _check_concrete_indices(indices, plane, out_spatial, op)
+    return _unpool_of(p, input, indices)
 
+
+@_eager.compiled_when_eager
+def _unpool_of(p, input, indices):
+    """The executor: ``input`` scattered to ``indices`` in zero planes of the plan's output
+    size, with the input's batching and layout."""
+    arguments = dict(p.arguments)
+    kernel, stride, padding, out_spatial = (arguments[k] for k in ("kernel_size", "stride", "padding", "output_size"))
+    layout = p.layout
     # a plane past int32 needs 64-bit indices (p.index_dtype): a clear error without x64
     x, idx = layout.batch(input), layout.batch(indices).astype(p.index_dtype)  # holds any plane index
-    if channels_last:  # scatter per (N, C) plane, channels-first internally
+    if layout.channels_last:  # scatter per (N, C) plane, channels-first internally
         x, idx = jnp.moveaxis(x, -1, 1), jnp.moveaxis(idx, -1, 1)
     scatter = functools.partial(_unpool_scatter, out_spatial=out_spatial)
-    if kernel == stride and not any(padding) and plane <= _TILED_MAX_PLANE:
+    if kernel == stride and not any(padding) and math.prod(out_spatial) <= _TILED_MAX_PLANE:
         # XLA:CPU's scatters are an order of magnitude slower than its selects and pads
         tiled = functools.partial(_unpool_tiled, kernel=kernel, out_spatial=out_spatial)
         out = _execute.per_platform(tiled, scatter, x, idx)
     else:
         out = scatter(x, idx)
-    if channels_last:
+    if layout.channels_last:
         out = jnp.moveaxis(out, 1, -1)
     return layout.unbatch(out)
 
