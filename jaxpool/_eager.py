@@ -1,13 +1,13 @@
 """Eager calls run as one compiled program.
 
 Called on concrete arrays outside any transformation, an executor would dispatch every
-operation of its (often unrolled) program on its own, and jax compiles each distinct one:
-an eager ``max_pool2d`` on a small input took 4-5 s the first time, and as long again for
-every new shape.  :func:`compiled_when_eager` jits the executor instead, one program per plan
-and argument types, kept in a bounded cache; when any argument is a tracer (inside ``jit``,
-``grad``, ``vmap``...) the executor runs as written, as part of the caller's program.  A
-program traced for an eager call is never differentiated (its arguments are concrete), so
-executors skip what only derivatives need while :func:`differentiable` says so.
+operation of its (often unrolled) program on its own, and jax compiles each distinct one, for
+every new shape again (docs/performance.md, "Eager calls").  :func:`compiled_when_eager` jits
+the executor instead, one program per plan and argument types, kept in a bounded cache; when
+any argument is a tracer (inside ``jit``, ``grad``, ``vmap``...) the executor runs as written,
+as part of the caller's program.  A program traced for an eager call is never differentiated
+(its arguments are concrete), so executors skip what only derivatives need while
+:func:`differentiable` says so.
 """
 
 from __future__ import annotations
