@@ -373,10 +373,17 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         print(quick_warning(repeats), file=sys.stderr, flush=True)
     rows = []
-    for k, model in enumerate(selected, 1):
-        print(f"[{k}/{len(selected)}] {model.name}", file=sys.stderr, flush=True)
-        rows.append(run_model(model, quick=args.quick, repeats=repeats, gap=gap, impls=args.impls,
-                              torch_compile=torch_compile, device=args.device, log=lambda s: print(s, file=sys.stderr, flush=True)))
+    stopped = None
+    try:
+        with report.stoppable():
+            for k, model in enumerate(selected, 1):
+                print(f"[{k}/{len(selected)}] {model.name}", file=sys.stderr, flush=True)
+                rows.append(run_model(model, quick=args.quick, repeats=repeats, gap=gap, impls=args.impls,
+                                      torch_compile=torch_compile, device=args.device,
+                                      log=lambda s: print(s, file=sys.stderr, flush=True)))
+    except KeyboardInterrupt:
+        stopped = report.stopped_note(len(rows), len(selected))
+        print(stopped, flush=True)
     print("\nstep time (forward, loss, gradient, SGD-momentum update)")
     print(format_table(rows, STEP_COLUMNS))
     print("\ncompile time (jit(step).lower().compile(); torch.compile: its first step minus a later one)")
@@ -388,12 +395,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         print(quick_warning(repeats))
         result["warning"] = quick_warning(repeats)
+    if stopped:
+        result["incomplete"] = stopped
     if args.json:
         with open(args.json, "w") as f:
             json.dump(result, f, indent=2)
     if args.csv:
         write_csv(args.csv, rows)
-    return 0
+    return 1 if stopped else 0
 
 
 if __name__ == "__main__":

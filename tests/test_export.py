@@ -6,8 +6,6 @@ sizes (indices exactly, floats to 1e-6 of the output's scale: the exported modul
 separately and XLA may fuse ``lp_pool``'s power and root differently by one ulp).
 """
 
-import os
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -15,35 +13,9 @@ import pytest
 from jax import export
 
 import jaxpool
+from jaxpool.testing.exports import EVERY_OP, OPS, PLATFORMS, SPATIAL, gradient
 
-SPATIAL = {1: (11,), 2: (9, 8), 3: (5, 6, 7)}
 BATCHES = (1, 5)  # a batch of one (the size XLA may specialise) and a general one
-
-
-def _unpool(n):
-    pool, unpool = getattr(jaxpool, f"max_pool{n}d"), getattr(jaxpool, f"max_unpool{n}d")
-    return lambda x: unpool(*pool(x, 2, 2, 1, return_indices=True), 2, 2, 1, output_size=SPATIAL[n])
-
-
-def _ops():
-    for n in (1, 2, 3):
-        yield f"max_pool{n}d", n, lambda x, n=n: getattr(jaxpool, f"max_pool{n}d")(x, 3, 2, 1, 2, True, True)
-        yield f"avg_pool{n}d", n, lambda x, n=n: getattr(jaxpool, f"avg_pool{n}d")(x, 3, 2, 1, True, False)
-        yield f"lp_pool{n}d", n, lambda x, n=n: getattr(jaxpool, f"lp_pool{n}d")(x, 2, 2, 2, True)
-        yield f"max_unpool{n}d", n, _unpool(n)
-        yield f"adaptive_avg_pool{n}d", n, lambda x, n=n: getattr(jaxpool, f"adaptive_avg_pool{n}d")(x, 4)
-        yield f"adaptive_max_pool{n}d", n, lambda x, n=n: getattr(jaxpool, f"adaptive_max_pool{n}d")(x, 4, True)
-        # > 16 taps per window: the engine's materialised-window path
-        yield f"long_adaptive_max_pool{n}d", n, lambda x, n=n: getattr(jaxpool, f"adaptive_max_pool{n}d")(
-            jnp.concatenate([x] * 3, axis=2), 1, True)
-    yield "max_pool2d_channels_last", 2, lambda x: jaxpool.max_pool2d(
-        jnp.moveaxis(x, 1, -1), 3, 2, 1, return_indices=True, channels_last=True)
-    yield "max_unpool2d_channels_last", 2, lambda x: jaxpool.max_unpool2d(
-        *jaxpool.max_pool2d(jnp.moveaxis(x, 1, -1), 2, return_indices=True, channels_last=True), 2,
-        channels_last=True)
-
-
-OPS = {name: (n, fn) for name, n, fn in _ops()}
 
 
 def _assert_close(got, want):
@@ -97,43 +69,32 @@ def test_exported_float64_under_x64():
 # One artefact for CPU, CUDA, ROCm and TPU: lax.platform_dependent lowers the XLA:CPU tactics
 # for "cpu" and the portable core for the others into the same module.  Only the CPU part can
 # run here; it must match the jitted op, forward and gradient.  Serialising proves the
-# accelerator parts lowered (every primitive has a lowering for each platform).
-PLATFORMS = ("cpu", "cuda", "rocm", "tpu")
-
-
-def _every_op():
-    """Every operator; the random ones (one code path for every ndim) in 2-d by default."""
-    yield from OPS.items()
-    dims = (1, 2, 3) if os.environ.get("JAXPOOL_FULL") == "1" else (2,)
-    for n in (2, 3) if len(dims) == 3 else dims:
-        samples = jnp.asarray(np.random.default_rng(n).uniform(size=(2, 3, n)), jnp.float32)
-        yield f"fractional_max_pool{n}d", (n, lambda x, n=n, s=samples: getattr(jaxpool, f"fractional_max_pool{n}d")(
-            x, 2, output_size=(3,) * n, return_indices=True, _random_samples=s))
-    for n in dims:
-        yield f"stochastic_pool{n}d", (n, lambda x, n=n: getattr(jaxpool, f"stochastic_pool{n}d")(
-            x, 2, key=jax.random.key(0)))
-        yield f"stochastic_pool{n}d_eval", (n, lambda x, n=n: getattr(jaxpool, f"stochastic_pool{n}d")(
-            x, 3, 2, 1, training=False))
-
-
-EVERY_OP = dict(_every_op())
-
-
-def _gradient(fn):
-    """The gradient of a weighted sum of the op's floating outputs (indices carry none)."""
-    def loss(x):
-        leaves = [a for a in jax.tree.leaves(fn(x)) if jnp.issubdtype(a.dtype, jnp.floating)]
-        return sum(jnp.sum(a * jnp.linspace(0.5, 1.5, a.size).reshape(a.shape)) for a in leaves)
-    return jax.grad(loss)
-
+# accelerator parts lowered (every primitive has a lowering for each platform); benchmarks/gpu.sh
+# runs the CUDA part of artefacts written here (jaxpool.testing.exports) on a GPU.
 
 @pytest.mark.parametrize("kind", ["forward", "gradient"])
 @pytest.mark.parametrize("name", EVERY_OP)
 def test_export_for_every_platform_runs_on_cpu(name, kind):
     n, fn = EVERY_OP[name]
-    f = fn if kind == "forward" else _gradient(fn)
+    f = fn if kind == "forward" else gradient(fn)
     x = jnp.asarray(np.random.default_rng(3).standard_normal((2, 3, *SPATIAL[n])), jnp.float32)
     exported = export.export(jax.jit(f), platforms=PLATFORMS)(jax.ShapeDtypeStruct(x.shape, x.dtype))
     assert exported.platforms == PLATFORMS
     restored = export.deserialize(exported.serialize())
     _assert_close(restored.call(x), jax.jit(f)(x))
+
+
+def test_saved_artefacts_check_out_and_a_changed_result_is_caught(tmp_path, capsys):
+    """The save/check pair that carries artefacts to a GPU machine: what it saves checks out,
+    and a saved result that no longer matches is reported, not passed."""
+    from jaxpool.testing import exports
+
+    names = ["max_pool2d", "adaptive_avg_pool3d", "fractional_max_pool2d"]
+    assert exports.save(str(tmp_path), names) == 2 * len(names)
+    assert exports.check(str(tmp_path)) == []
+    saved = dict(np.load(tmp_path / "max_pool2d.forward.npz"))
+    saved["out1"] = saved["out1"].copy()
+    saved["out1"].flat[0] += 1  # one index off
+    np.savez(tmp_path / "max_pool2d.forward.npz", **saved)
+    assert exports.check(str(tmp_path)) == ["max_pool2d.forward"]
+    assert "1 of " in capsys.readouterr().out

@@ -54,8 +54,8 @@ import time
 
 from .cases import PEER_LIBRARIES, Peer, Workload, keras_status, workloads
 from .measure import run_workload
-from .report import (DIFFERS_MARK, cpu_cores, environment, format_table, peer_notes, plot, summary, summary_lines,
-                     write_csv)
+from .report import (DIFFERS_MARK, cpu_cores, environment, format_table, peer_notes, plot, stoppable, stopped_note,
+                     summary, summary_lines, write_csv)
 
 __all__ = ["PEER_LIBRARIES", "Peer", "Workload", "keras_status", "main", "workloads"]
 
@@ -197,13 +197,18 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     start = time.perf_counter()
     persistent_cache = jax.config.jax_enable_compilation_cache
     jax.config.update("jax_enable_compilation_cache", False)  # compile times from scratch (compiling.py)
+    stopped = None
     try:
-        for k, w in enumerate(selected, 1):
-            elapsed = int(time.perf_counter() - start)
-            print(f"[{k}/{len(selected)}] {w.name} ({elapsed // 60}:{elapsed % 60:02d} elapsed)",
-                  file=sys.stderr, flush=True)
-            rows.append(run_workload(w, quick=args.quick, device=args.device, repeats=repeats, target=target,
-                                     compile_repeats=compile_repeats))
+        with stoppable():
+            for k, w in enumerate(selected, 1):
+                elapsed = int(time.perf_counter() - start)
+                print(f"[{k}/{len(selected)}] {w.name} ({elapsed // 60}:{elapsed % 60:02d} elapsed)",
+                      file=sys.stderr, flush=True)
+                rows.append(run_workload(w, quick=args.quick, device=args.device, repeats=repeats, target=target,
+                                         compile_repeats=compile_repeats))
+    except KeyboardInterrupt:
+        stopped = stopped_note(len(rows), len(selected))
+        print(stopped, flush=True)
     finally:
         jax.config.update("jax_enable_compilation_cache", persistent_cache)
     summ = summary(rows)
@@ -221,6 +226,8 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     if args.quick:
         print(quick_warning(repeats))
         result["warning"] = quick_warning(repeats)
+    if stopped:
+        result["incomplete"] = stopped
     if args.json:
         with open(args.json, "w") as f:
             json.dump(result, f, indent=2)
@@ -228,7 +235,7 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
         write_csv(args.csv, rows)
     if args.plot:
         plot(args.plot, rows)
-    return 0
+    return 1 if stopped else 0
 
 
 if __name__ == "__main__":

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import math
 import os
 import platform
+import signal
 
 import numpy as np
 
@@ -48,6 +50,21 @@ COMPILE_LEGEND = ("compile s: jax.jit(jax.grad(lambda x: pool(x).sum())).lower(x
 # Marks a peer's time whose forward output is not torch's (see cases.agreement and peer_notes).
 DIFFERS_MARK = "!"
 NOT_EXPRESSIBLE = "n/a"  # the compile table's reduce_window cells where reduce_window cannot express the op
+
+
+@contextlib.contextmanager
+def stoppable():
+    """Let SIGTERM (``timeout``'s signal) stop a run the way Ctrl-C does, so that a run cut short
+    by a time limit, as on a leased GPU, still prints and saves the rows it finished."""
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def stopped_note(done: int, total: int) -> str:
+    return f"INCOMPLETE: stopped after {done} of {total}; the rows below are the ones finished"
 
 
 def geomean(values) -> float | None:
