@@ -142,6 +142,13 @@ def run_model(model, *, quick: bool, repeats: int, gap: float, impls, torch_comp
     runners, losses = {}, {}
     if model.name in model_zoo.FLAX_CANNOT:  # a fact about the model, whatever was asked for
         row["flax_ms"] = model_zoo.FLAX_CANNOT[model.name]
+    if device == "gpu":
+        # XLA:GPU autotunes each convolution and matrix product once per process and keeps the
+        # choice, so the first step compiled would pay it for all: pay it untimed, first, with the
+        # no-pool step (the same convolutions and dense layers).
+        log("  compiling the no-pool step once, untimed (XLA:GPU's autotuning)")
+        compile_jax(model.flax("slice", quick), model, params, x, y)
+        jax.clear_caches()
     for kit in ("jaxpool", "flax", "slice"):
         if kit not in impls or (kit == "flax" and model.name in model_zoo.FLAX_CANNOT):
             continue

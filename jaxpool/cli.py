@@ -14,6 +14,7 @@ bad argument, is a one-line error and exit status 2.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 import time
@@ -136,6 +137,7 @@ def _torch_version() -> str | None:
 def cmd_parity(args) -> int:
     out, err = sys.stdout, sys.stderr
     from jaxpool.testing import _run as _parity_run
+    from jaxpool.testing import sweep
 
     version = _torch_version()
     if version is None:
@@ -171,6 +173,10 @@ def cmd_parity(args) -> int:
     print(f"jaxpool {jaxpool.__version__} (jax {jax.__version__}) against torch {version}: "
           f"{len(cases)} cases, {args.level} sweep, {per_op or 'all'} per operator, {jobs} worker"
           f"{'s' if jobs > 1 else ''}", file=out, flush=True)
+    if any(c.family == "lp_pool" and math.isinf(c.args[0]) for c in cases) and not sweep.torch_lp_inf_is_max_pool():
+        print(f"note: torch {version} computes lp_pool with norm_type=+-inf by the finite-p formula (1 everywhere); "
+              "jaxpool follows torch 2.13's max pool of abs(x) (pytorch#183997), so those cases compare with "
+              "that rule run on this torch's max pool", file=out, flush=True)
     progress = _parity_run.Progress(err, jobs=jobs)
     start = time.perf_counter()
     progress.begin(len(cases))

@@ -345,6 +345,19 @@ def test_parity_green_table(capsys):
     assert "[6/6] 100%" in err  # progress (not a terminal here: plain lines)
 
 
+def test_parity_on_a_torch_before_the_infinite_norm_fix_says_which_rule_it_compares(capsys, monkeypatch):
+    """PyTorch 2.11 (seen on the GPU machine's image) gives lp_pool(p=inf) = 1 everywhere; the run
+    says so and compares those cases with 2.13's rule, which jaxpool follows."""
+    monkeypatch.setattr(parity, "torch_lp_inf_is_max_pool", lambda: False)
+    cases = [c for c in parity.cases(["lp_pool1d"], level="quick") if abs(c.args[0]) == float("inf")]
+    assert cases
+    monkeypatch.setattr(_parity_run, "plan", lambda *a, **k: (cases, []))
+    code, out, err = run(capsys, "parity", "--ops", "lp_pool1d", "--jobs", "1")
+    assert code == 0, out + err
+    assert "by the finite-p formula" in out and "pytorch#183997" in out
+    assert f"OK: all {len(cases)} cases match torch" in out
+
+
 def test_parity_detects_a_wrong_operator(capsys, monkeypatch):
     """A deliberately wrong avg_pool1d (off by 0.01): exit status 1 and a FAIL row."""
     real = jaxpool.avg_pool1d

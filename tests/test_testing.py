@@ -129,3 +129,28 @@ def test_an_indices_mismatch_names_the_first_differing_index():
     expected = int(F.max_pool2d(torch.from_numpy(X), 2, return_indices=True)[1][0, 0, 1, 1])
     assert message == (f"output 0: 2 of 18 elements differ from torch's (exact match required); "
                        f"first at index (0, 0, 1, 1): jaxpool {expected + 1} vs torch {expected}")
+
+
+# PyTorch 2.11 ran lp_pool's finite-p formula for p = +-inf (1 everywhere); 2.13 pools abs(x)
+# (pytorch#183997).  The sweep compares with 2.13's rule on an older torch: that stand-in must be
+# 2.13's own result, values and gradients, so that it cannot hide a real difference.
+LP_INF = [c for c in parity.cases([f"lp_pool{n}d" for n in (1, 2, 3)], level="full")
+          if abs(c.args[0]) == float("inf")][::7]
+
+
+def test_the_installed_torch_pools_abs_for_infinite_norms():
+    assert parity.torch_lp_inf_is_max_pool()  # the pinned torch: the stand-in below is unused
+
+
+@pytest.mark.parametrize("case", LP_INF, ids=str)
+def test_the_older_torch_stand_in_for_infinite_norms_is_torch_213s_rule(case):
+    assert LP_INF
+    x = parity.make_input(case)
+    results = []
+    for torch_fn in (parity._call_torch(case), parity._lp_inf_as_torch_213(case, dict(case.kwargs))):
+        tx = torch.from_numpy(x.astype(np.float32)).requires_grad_(True)
+        out = torch_fn(tx)
+        (grad,) = torch.autograd.grad(out.sum(), tx)
+        results.append((out.detach().numpy(), grad.numpy()))
+    np.testing.assert_array_equal(results[0][0], results[1][0])
+    np.testing.assert_array_equal(results[0][1], results[1][1])

@@ -10,6 +10,7 @@ A :class:`Case` is one call (operator, input shape, arguments, dtype, value patt
 from __future__ import annotations
 
 import dataclasses
+import functools
 import itertools
 import math
 
@@ -107,11 +108,36 @@ def _call_torch(case: Case, extra: dict | None = None):
         return lambda x: _with_widened_avg_pool3d(case.op, x, *case.args, **kwargs)
     if case.family == "max_unpool":
         return lambda values, indices: fn(values, indices.long(), *case.args, **kwargs)
+    if case.family == "lp_pool" and math.isinf(case.args[0]) and not torch_lp_inf_is_max_pool():
+        return _lp_inf_as_torch_213(case, kwargs)
     if case.op == "max_pool1d" and case.dtype in INT_DTYPES and not kwargs.get("return_indices"):
         # torch's index-free max_pool1d kernel has no integer support; its indices path does
         kwargs["return_indices"] = True
         return lambda x: fn(x, *case.args, **kwargs)[0]
     return lambda x: fn(x, *case.args, **kwargs)
+
+
+@functools.cache
+def torch_lp_inf_is_max_pool() -> bool:
+    """Whether the installed PyTorch computes ``lp_pool`` with ``p = inf`` as a max pool of
+    ``abs(x)``, as 2.13 does (pytorch#183997); 2.11 ran the finite-p formula, 1 everywhere."""
+    import torch
+    import torch.nn.functional as F
+
+    return float(F.lp_pool1d(torch.full((1, 1, 1), 2.0), float("inf"), 1)) == 2.0
+
+
+def _lp_inf_as_torch_213(case: Case, kwargs: dict):
+    """PyTorch 2.13's own ``lp_pool`` code for ``p = +-inf``, run with the installed PyTorch's max
+    pool, where that PyTorch predates it: jaxpool follows the pinned release."""
+    import torch.nn.functional as F
+
+    def lp_pool(x, norm_type, kernel_size, stride=None, ceil_mode=False):
+        pool = getattr(F, f"max_pool{case.ndim}d")
+        if norm_type > 0:
+            return pool(x.abs(), kernel_size, stride, 0, 1, ceil_mode)
+        return -pool(-x.abs(), kernel_size, stride, 0, 1, ceil_mode)
+    return lambda x: lp_pool(x, *case.args, **kwargs)
 
 
 def _with_widened_avg_pool3d(op, x, *args, **kwargs):
