@@ -40,7 +40,8 @@ def window_sum(x, tables: dict[int, AxisWindows]):
         # The cotangent of ``jax.grad(sum)`` is a constant, and XLA constant-folds the
         # gradient's window sums of it cell by cell, at a compile-time cost that grows with
         # input and kernel: the barrier keeps the cotangent a run-time value.
-        t = per_platform(lambda t: _cpu_sum.window_sum_tangent(t, tables), lambda t: _portable.window_sum(t, tables), t)
+        t = per_platform(lambda t: _cpu_sum.window_sum_tangent(t, tables),
+                         lambda t: _portable.window_sum_tangent(t, tables), t)
         return lax.optimization_barrier(t)
 
     if not jnp.issubdtype(x.dtype, jnp.floating):

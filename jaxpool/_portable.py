@@ -49,6 +49,45 @@ def window_sum(x: jax.Array, tables: dict[int, AxisWindows]) -> jax.Array:
     return x
 
 
+def window_sum_tangent(t: jax.Array, tables: dict[int, AxisWindows]) -> jax.Array:
+    """:func:`window_sum` of ``t`` (the sum is linear), written so that its transpose, the
+    gradient, is cheap on every platform: an irregular axis (adaptive ``in % out != 0``) sums
+    its windows per length (:func:`_sum_by_length`), as tap-by-tap slices transpose into one
+    interior pad per slice piece, all added per input cell (docs/performance.md, "GPU")."""
+    for axis, w in sorted(tables.items(), reverse=True):
+        w = w.trimmed()
+        if _by_length(w):
+            t = _sum_by_length(t, w, axis)
+        else:
+            t = window_sum(t, {axis: w})
+    return t
+
+
+def _by_length(w: AxisWindows) -> bool:
+    """Irregular contiguous windows inside the axis, of at most 2 lengths (adaptive pools:
+    ``floor`` and ``ceil`` of ``in / out``, or 1 and 2 when upsampling)."""
+    return (w.output_size > 1 and w.dilation == 1 and not _taps.is_regular(w) and not _large.is_large(w)
+            and int(w.starts.min()) >= 0 and int((w.starts.astype(np.int64) + w.lengths).max()) <= w.input_size
+            and len(np.unique(w.lengths)) <= 2)
+
+
+def _sum_by_length(x, w: AxisWindows, axis: int):
+    """Window sums of one axis: per window length, a stride-1 ``lax.reduce_window`` and a
+    static gather of the starts of the windows of that length (its transpose a scatter to
+    distinct cells, then a window sum)."""
+    total = None
+    for length in np.unique(w.lengths):
+        dims = tuple(int(length) if a == axis else 1 for a in range(x.ndim))
+        sums = lax.reduce_window(x, np.zeros((), x.dtype), lax.add, dims, (1,) * x.ndim, "VALID")
+        starts = np.minimum(w.starts, sums.shape[axis] - 1)  # the other length's windows, unread
+        taken = jnp.take(sums, jnp.asarray(starts), axis=axis, mode="clip")
+        if total is None:
+            total = taken
+        else:
+            total = jnp.where(_taps.along(w.lengths == length, axis, x.ndim), taken, total)
+    return total
+
+
 def _reduce_window_sum(x, w: AxisWindows, axis: int):
     """Regular windows of one axis as one ``lax.reduce_window`` add (its transpose is a pad and
     another window sum, never a scatter)."""
