@@ -64,23 +64,26 @@ def window_sum_tangent(t: jax.Array, tables: dict[int, AxisWindows]) -> jax.Arra
 
 
 def _by_length(w: AxisWindows) -> bool:
-    """Irregular contiguous windows inside the axis, of at most 2 lengths (adaptive pools:
-    ``floor`` and ``ceil`` of ``in / out``, or 1 and 2 when upsampling)."""
+    """Irregular contiguous windows inside the axis, of at most 2 lengths, with distinct starts
+    (adaptive pools that shrink the axis: lengths ``floor`` and ``ceil`` of about ``in / out``)."""
     return (w.output_size > 1 and w.dilation == 1 and not _taps.is_regular(w) and not _large.is_large(w)
-            and int(w.starts.min()) >= 0 and int((w.starts.astype(np.int64) + w.lengths).max()) <= w.input_size
+            and bool(np.all(np.diff(w.starts.astype(np.int64)) > 0)) and int(w.starts[0]) >= 0
+            and int((w.starts.astype(np.int64) + w.lengths).max()) <= w.input_size
             and len(np.unique(w.lengths)) <= 2)
 
 
 def _sum_by_length(x, w: AxisWindows, axis: int):
-    """Window sums of one axis: per window length, a stride-1 ``lax.reduce_window`` and a
-    static gather of the starts of the windows of that length (its transpose a scatter to
-    distinct cells, then a window sum)."""
+    """Window sums of one axis: per window length, a stride-1 ``lax.reduce_window`` (the sum of
+    the window starting at every cell) and a static gather of the starts.  The starts are
+    distinct and in bounds, so the gradient scatters one update per window to distinct cells
+    (no collision, no atomics) and then sums windows again."""
+    index = (slice(None),) * axis + (jnp.asarray(w.starts),)
     total = None
     for length in np.unique(w.lengths):
         dims = tuple(int(length) if a == axis else 1 for a in range(x.ndim))
-        sums = lax.reduce_window(x, np.zeros((), x.dtype), lax.add, dims, (1,) * x.ndim, "VALID")
-        starts = np.minimum(w.starts, sums.shape[axis] - 1)  # the other length's windows, unread
-        taken = jnp.take(sums, jnp.asarray(starts), axis=axis, mode="clip")
+        padding = tuple((0, int(length) - 1) if a == axis else (0, 0) for a in range(x.ndim))
+        sums = lax.reduce_window(x, np.zeros((), x.dtype), lax.add, dims, (1,) * x.ndim, padding)
+        taken = sums.at[index].get(indices_are_sorted=True, unique_indices=True, mode="promise_in_bounds")
         if total is None:
             total = taken
         else:

@@ -266,8 +266,10 @@ def test_stride_one_padded_max_concatenates_nothing(name):
 
 # The portable core (forced on CPU here): no fusion barrier (an integer remainder), and its
 # backward passes have no scatter either, except upsampling adaptive max, whose gradient adds
-# each window's cotangent at its chosen tap, (N, C, rows, out * taps) updates.
-PORTABLE_SCATTERS = {"adaptive_max_pool2d_up"}
+# each window's cotangent at its chosen tap, (N, C, rows, out * taps) updates, and irregular
+# adaptive sums, whose gradient puts each window's cotangent at its start, one per length and
+# axis (_portable._sum_by_length): distinct cells, so marked unique (no atomics on a GPU).
+PORTABLE_SCATTERS = {"adaptive_max_pool2d_up": None, "adaptive_avg_pool2d_33to7": 4}
 
 
 @pytest.mark.parametrize("name", OPS)
@@ -277,6 +279,10 @@ def test_portable_core_has_no_barrier_and_no_scatter_backward(name):
         text = _backward_hlo(x, fn)
     assert "remainder" not in text
     assert ("scatter" in text) == (name in PORTABLE_SCATTERS)
+    if PORTABLE_SCATTERS.get(name):
+        scatters = re.findall(r'"stablehlo\.scatter"\(.*?\}\)', text, re.DOTALL)
+        assert len(scatters) == PORTABLE_SCATTERS[name]
+        assert all("unique_indices = true" in s for s in scatters)
 
 
 def test_plans_name_the_route_each_platform_runs():
