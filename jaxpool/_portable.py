@@ -65,8 +65,10 @@ def window_sum_tangent(t: jax.Array, tables: dict[int, AxisWindows]) -> jax.Arra
 
 def _by_length(w: AxisWindows) -> bool:
     """Irregular contiguous windows inside the axis, of at most 2 lengths, with distinct starts
-    (adaptive pools that shrink the axis: lengths ``floor`` and ``ceil`` of about ``in / out``)."""
-    return (w.output_size > 1 and w.dilation == 1 and not _taps.is_regular(w) and not _large.is_large(w)
+    (adaptive pools that shrink the axis: lengths ``floor`` and ``ceil`` of about ``in / out``),
+    at most :data:`MAX_UNROLLED_TAPS` long: a stride-1 window sum costs ``input * length``."""
+    return (w.output_size > 1 and w.dilation == 1 and w.max_length <= MAX_UNROLLED_TAPS
+            and not _taps.is_regular(w) and not _large.is_large(w)
             and bool(np.all(np.diff(w.starts.astype(np.int64)) > 0)) and int(w.starts[0]) >= 0
             and int((w.starts.astype(np.int64) + w.lengths).max()) <= w.input_size
             and len(np.unique(w.lengths)) <= 2)

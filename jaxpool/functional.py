@@ -342,7 +342,8 @@ def lp_pool1d(
     a ``ceil_mode`` window hanging past the input is scaled up by ``kernel / cells inside``;
     a negative window sum raised to ``1/p`` is NaN unless ``1/p`` is an integer; a zero window
     sum has a NaN gradient for ``p > 1``, as in PyTorch; ``p=inf`` is ``max_pool(abs(x))`` and
-    ``p=-inf`` is ``-max_pool(-abs(x))``.  ``p=0`` is rejected.
+    ``p=-inf`` is ``-max_pool(-abs(x))``, as in PyTorch 2.13 (pytorch#183997; PyTorch 2.11 ran
+    the finite-p formula there, which gives 1 everywhere).  ``p=0`` is rejected.
 
     Integer and bool input as PyTorch's ``input.pow(p)`` decides: a float ``p`` computes in
     float32 (torch's default dtype); an int ``p > 0`` takes int64 or bool input only (``x ** p``
@@ -372,7 +373,8 @@ def lp_pool2d(
     a ``ceil_mode`` window hanging past the input is scaled up by ``kernel / cells inside``;
     a negative window sum raised to ``1/p`` is NaN unless ``1/p`` is an integer; a zero window
     sum has a NaN gradient for ``p > 1``, as in PyTorch; ``p=inf`` is ``max_pool(abs(x))`` and
-    ``p=-inf`` is ``-max_pool(-abs(x))``.  ``p=0`` is rejected.
+    ``p=-inf`` is ``-max_pool(-abs(x))``, as in PyTorch 2.13 (pytorch#183997; PyTorch 2.11 ran
+    the finite-p formula there, which gives 1 everywhere).  ``p=0`` is rejected.
 
     Integer and bool input as PyTorch's ``input.pow(p)`` decides: a float ``p`` computes in
     float32 (torch's default dtype); an int ``p > 0`` takes int64 or bool input only (``x ** p``
@@ -402,7 +404,8 @@ def lp_pool3d(
     a ``ceil_mode`` window hanging past the input is scaled up by ``kernel / cells inside``;
     a negative window sum raised to ``1/p`` is NaN unless ``1/p`` is an integer; a zero window
     sum has a NaN gradient for ``p > 1``, as in PyTorch; ``p=inf`` is ``max_pool(abs(x))`` and
-    ``p=-inf`` is ``-max_pool(-abs(x))``.  ``p=0`` is rejected.
+    ``p=-inf`` is ``-max_pool(-abs(x))``, as in PyTorch 2.13 (pytorch#183997; PyTorch 2.11 ran
+    the finite-p formula there, which gives 1 everywhere).  ``p=0`` is rejected.
 
     Integer and bool input as PyTorch's ``input.pow(p)`` decides: a float ``p`` computes in
     float32 (torch's default dtype); an int ``p > 0`` takes int64 or bool input only (``x ** p``
