@@ -22,7 +22,7 @@ step() {  # step SECONDS NAME COMMAND...
   local seconds=$1 name=$2; shift 2
   echo "== $name: $*"
   local start=$SECONDS
-  timeout "$seconds" "$@" 2>&1 | tee "$out/$name.txt"
+  timeout -k 15 "$seconds" "$@" 2>&1 | tee "$out/$name.txt"
   local rc=${PIPESTATUS[0]}
   echo "== $name: exit status $rc after $((SECONDS - start)) s"
   [ "$rc" -eq 0 ] || status=1
@@ -34,7 +34,7 @@ if [ ! -d gpu-export ]; then
   step 60 export-save env JAX_PLATFORMS=cpu python3 -m jaxpool.testing.exports save gpu-export
 fi
 step 70 export-check python3 -m jaxpool.testing.exports check gpu-export
-step 90 parity env XLA_PYTHON_CLIENT_PREALLOCATE=false python3 -m jaxpool parity --level quick --per-op 5 --jobs 8
+step 90 parity env XLA_PYTHON_CLIENT_PREALLOCATE=false python3 -m jaxpool parity --level quick --jobs 8
 step 220 bench python3 benchmarks/bench.py --device gpu --repeats 5 --json "$out/bench_gpu.json"
 step 150 models python3 benchmarks/models.py --device gpu --repeats 5 --no-torch-compile --json "$out/models_gpu.json"
 exit $status

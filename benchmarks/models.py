@@ -388,7 +388,7 @@ def main(argv: list[str] | None = None) -> int:
                 rows.append(run_model(model, quick=args.quick, repeats=repeats, gap=gap, impls=args.impls,
                                       torch_compile=torch_compile, device=args.device,
                                       log=lambda s: print(s, file=sys.stderr, flush=True)))
-    except KeyboardInterrupt:
+    except report.Stopped:
         stopped = report.stopped_note(len(rows), len(selected))
         print(stopped, flush=True)
     print("\nstep time (forward, loss, gradient, SGD-momentum update)")

@@ -65,7 +65,7 @@ def window_sum_tangent(t: jax.Array, tables: dict[int, AxisWindows]) -> jax.Arra
 
 def _by_length(w: AxisWindows) -> bool:
     """Irregular contiguous windows inside the axis, of at most 2 lengths, with distinct starts
-    (adaptive pools that shrink the axis: lengths ``floor`` and ``ceil`` of about ``in / out``),
+    (adaptive pools that shrink the axis: lengths ``ceil(in / out)`` and one more),
     at most :data:`MAX_UNROLLED_TAPS` long: a stride-1 window sum costs ``input * length``."""
     return (w.output_size > 1 and w.dilation == 1 and w.max_length <= MAX_UNROLLED_TAPS
             and not _taps.is_regular(w) and not _large.is_large(w)

@@ -271,3 +271,36 @@ def test_peer_parity_runs_the_installed_peers(capsys):
                                             "eqx.nn.AdaptiveAvgPool1d/2d", "eqx.nn.AdaptiveMaxPool1d/2d"]
     assert peer_parity.main(["--max-size", "2"]) == 0
     assert capsys.readouterr().out.count("of 4 1-d cases differ from torch") == 4
+
+
+def test_a_time_limit_stops_a_run_but_ctrl_c_still_aborts():
+    """SIGTERM (``timeout``) inside ``stoppable`` raises ``Stopped``, which the runners catch to
+    print and save the rows they finished; SIGINT stays Ctrl-C, and the handler is restored.
+    Outside the main thread, where Python takes no signals, it stands aside."""
+    import os
+    import signal
+    import threading
+    import time
+
+    from jaxpool._bench.report import Stopped, stoppable
+
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(Stopped), stoppable():
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)  # interrupted at once
+    assert signal.getsignal(signal.SIGTERM) is before
+    with pytest.raises(KeyboardInterrupt), stoppable():
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(5)  # interrupted at once
+    errors = []
+
+    def in_thread():
+        try:
+            with stoppable():
+                pass
+        except Exception as e:  # noqa: BLE001
+            errors.append(e)
+    thread = threading.Thread(target=in_thread)
+    thread.start()
+    thread.join()
+    assert errors == []

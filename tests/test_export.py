@@ -98,3 +98,8 @@ def test_saved_artefacts_check_out_and_a_changed_result_is_caught(tmp_path, caps
     np.savez(tmp_path / "max_pool2d.forward.npz", **saved)
     assert exports.check(str(tmp_path)) == ["max_pool2d.forward"]
     assert "1 of " in capsys.readouterr().out
+    (tmp_path / "max_pool2d.gradient.bin").unlink()  # an artefact missing
+    assert exports.MANIFEST in exports.check(str(tmp_path))
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert exports.check(str(empty)) == [exports.MANIFEST]

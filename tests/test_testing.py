@@ -4,6 +4,8 @@ Both rules here came from the full sweep, where a float32 stand-in or torch's ow
 rounding made correct jaxpool results look wrong.
 """
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -134,8 +136,12 @@ def test_an_indices_mismatch_names_the_first_differing_index():
 # PyTorch 2.11 ran lp_pool's finite-p formula for p = +-inf (1 everywhere); 2.13 pools abs(x)
 # (pytorch#183997).  The sweep compares with 2.13's rule on an older torch: that stand-in must be
 # 2.13's own result, values and gradients, so that it cannot hide a real difference.
-LP_INF = [c for c in parity.cases([f"lp_pool{n}d" for n in (1, 2, 3)], level="full")
-          if abs(c.args[0]) == float("inf")][::7]
+_LP_INF = [c for c in parity.cases([f"lp_pool{n}d" for n in (1, 2, 3)], level="full")
+           if abs(c.args[0]) == float("inf")]
+# every half-precision lp_pool3d one (torch's CPU avg_pool3d has none), a sample of the rest, and
+# each of those with norm_type=-inf, which the sweep does not draw
+LP_INF = [c for k, c in enumerate(_LP_INF) if k % 7 == 0 or (c.ndim == 3 and c.dtype in ("float16", "bfloat16"))]
+LP_INF += [dataclasses.replace(c, args=(-c.args[0], *c.args[1:])) for c in LP_INF]
 
 
 def test_the_installed_torch_pools_abs_for_infinite_norms():
@@ -148,9 +154,19 @@ def test_the_older_torch_stand_in_for_infinite_norms_is_torch_213s_rule(case):
     x = parity.make_input(case)
     results = []
     for torch_fn in (parity._call_torch(case), parity._lp_inf_as_torch_213(case, dict(case.kwargs))):
-        tx = torch.from_numpy(x.astype(np.float32)).requires_grad_(True)
+        tx = torch.from_numpy(x.astype(np.float32)).to(getattr(torch, case.dtype)).requires_grad_(True)
         out = torch_fn(tx)
         (grad,) = torch.autograd.grad(out.sum(), tx)
-        results.append((out.detach().numpy(), grad.numpy()))
+        results.append((out.detach().float().numpy(), grad.float().numpy()))
     np.testing.assert_array_equal(results[0][0], results[1][0])
     np.testing.assert_array_equal(results[0][1], results[1][1])
+
+
+def test_an_older_torch_takes_the_stand_in_before_the_half_precision_widening(monkeypatch):
+    """On torch before 2.13 the widened lp_pool3d (torch's own code, its avg_pool3d in float32)
+    would run the finite-p formula for half-precision inputs: the stand-in must come first."""
+    monkeypatch.setattr(parity, "torch_lp_inf_is_max_pool", lambda: False)
+    half = [c for c in LP_INF if c.ndim == 3 and c.dtype in ("float16", "bfloat16")]
+    assert half
+    for case in half:
+        assert "_lp_inf_as_torch_213" in parity._call_torch(case).__qualname__

@@ -54,8 +54,8 @@ import time
 
 from .cases import PEER_LIBRARIES, Peer, Workload, keras_status, workloads
 from .measure import run_workload
-from .report import (DIFFERS_MARK, cpu_cores, environment, format_table, peer_notes, plot, stoppable, stopped_note,
-                     summary, summary_lines, write_csv)
+from .report import (DIFFERS_MARK, Stopped, cpu_cores, environment, format_table, peer_notes, plot, stoppable,
+                     stopped_note, summary, summary_lines, write_csv)
 
 __all__ = ["PEER_LIBRARIES", "Peer", "Workload", "keras_status", "main", "workloads"]
 
@@ -206,7 +206,7 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
                       file=sys.stderr, flush=True)
                 rows.append(run_workload(w, quick=args.quick, device=args.device, repeats=repeats, target=target,
                                          compile_repeats=compile_repeats))
-    except KeyboardInterrupt:
+    except Stopped:
         stopped = stopped_note(len(rows), len(selected))
         print(stopped, flush=True)
     finally:

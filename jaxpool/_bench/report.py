@@ -8,6 +8,7 @@ import math
 import os
 import platform
 import signal
+import threading
 
 import numpy as np
 
@@ -52,11 +53,23 @@ DIFFERS_MARK = "!"
 NOT_EXPRESSIBLE = "n/a"  # the compile table's reduce_window cells where reduce_window cannot express the op
 
 
+class Stopped(Exception):
+    """SIGTERM arrived (``timeout``'s signal): the run stops and reports what it finished."""
+
+
+def _stop(signum, frame):
+    raise Stopped
+
+
 @contextlib.contextmanager
 def stoppable():
-    """Let SIGTERM (``timeout``'s signal) stop a run the way Ctrl-C does, so that a run cut short
-    by a time limit, as on a leased GPU, still prints and saves the rows it finished."""
-    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
+    """Let SIGTERM stop a run with :class:`Stopped`, so that a run cut short by a time limit, as
+    on a leased GPU, still prints and saves the rows it finished.  Ctrl-C still aborts (and
+    writes nothing); outside the main thread, where Python cannot take signals, this does nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _stop)
     try:
         yield
     finally:

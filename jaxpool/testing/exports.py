@@ -14,6 +14,7 @@ The artefact then crosses machines and jax versions, as a user's exported model 
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from collections.abc import Callable, Iterator
@@ -27,6 +28,7 @@ import jaxpool
 __all__ = ["EVERY_OP", "OPS", "PLATFORMS", "SPATIAL", "check", "gradient", "save"]
 
 PLATFORMS = ("cpu", "cuda", "rocm", "tpu")
+MANIFEST = "manifest.json"  # what save wrote: the artefact count, jax and jaxpool versions
 SPATIAL = {1: (11,), 2: (9, 8), 3: (5, 6, 7)}
 
 
@@ -105,16 +107,29 @@ def save(folder: str, names: list[str] | None = None) -> int:
             np.savez(os.path.join(folder, f"{name}.{kind}.npz"), x=np.asarray(x),
                      **{f"out{k}": np.asarray(a) for k, a in enumerate(leaves)})
             count += 1
+    with open(os.path.join(folder, MANIFEST), "w") as f:
+        json.dump({"artefacts": count, "jax": jax.__version__, "jaxpool": jaxpool.__version__,
+                   "platforms": list(PLATFORMS)}, f)
     return count
 
 
 def check(folder: str) -> list[str]:
     """Run every artefact of ``folder`` on jax's default device and compare with the saved
     results: integers exactly, floats to 1e-6 of the output's scale.  Prints one line per
-    artefact; returns the names that differ or fail."""
+    artefact; returns the names that differ or fail (the manifest's, when the folder does not
+    hold the artefacts :func:`save` wrote, or none)."""
     bad = []
     device = jax.devices()[0]
     names = sorted(f[:-4] for f in os.listdir(folder) if f.endswith(".bin"))
+    manifest = os.path.join(folder, MANIFEST)
+    saved = {}
+    if os.path.exists(manifest):
+        with open(manifest) as f:
+            saved = json.load(f)
+    print(f"{folder}: {saved or 'no ' + MANIFEST}")
+    if not names or saved.get("artefacts") != len(names):
+        print(f"FAIL  {len(names)} artefacts where {MANIFEST} says {saved.get('artefacts')}")
+        bad.append(MANIFEST)
     for name in names:
         try:
             with open(os.path.join(folder, f"{name}.bin"), "rb") as f:

@@ -104,12 +104,12 @@ def _call_torch(case: Case, extra: dict | None = None):
 
     fn = getattr(F, case.op)
     kwargs = dict(case.kwargs, **(extra or {}))
+    if case.family == "lp_pool" and math.isinf(case.args[0]) and not torch_lp_inf_is_max_pool():
+        return _lp_inf_as_torch_213(case, kwargs)  # before the half-precision widening: no avg_pool3d
     if (case.op, case.dtype) in TORCH_CPU_MISSING:
         return lambda x: _with_widened_avg_pool3d(case.op, x, *case.args, **kwargs)
     if case.family == "max_unpool":
         return lambda values, indices: fn(values, indices.long(), *case.args, **kwargs)
-    if case.family == "lp_pool" and math.isinf(case.args[0]) and not torch_lp_inf_is_max_pool():
-        return _lp_inf_as_torch_213(case, kwargs)
     if case.op == "max_pool1d" and case.dtype in INT_DTYPES and not kwargs.get("return_indices"):
         # torch's index-free max_pool1d kernel has no integer support; its indices path does
         kwargs["return_indices"] = True
