@@ -25,7 +25,7 @@ import numpy as np
 
 import jaxpool
 
-__all__ = ["EVERY_OP", "OPS", "PLATFORMS", "SPATIAL", "check", "gradient", "save"]
+__all__ = ["EVERY_OP", "MANIFEST", "OPS", "PLATFORMS", "SPATIAL", "check", "example_input", "gradient", "save"]
 
 PLATFORMS = ("cpu", "cuda", "rocm", "tpu")
 MANIFEST = "manifest.json"  # what save wrote: the artefact count, jax and jaxpool versions
