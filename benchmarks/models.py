@@ -379,18 +379,13 @@ def main(argv: list[str] | None = None) -> int:
           "samples; ratio = jaxpool / other (below 1: jaxpool is faster)", flush=True)
     if args.quick:
         print(quick_warning(repeats), file=sys.stderr, flush=True)
-    rows = []
-    stopped = None
-    try:
-        with report.stoppable():
-            for k, model in enumerate(selected, 1):
-                print(f"[{k}/{len(selected)}] {model.name}", file=sys.stderr, flush=True)
-                rows.append(run_model(model, quick=args.quick, repeats=repeats, gap=gap, impls=args.impls,
-                                      torch_compile=torch_compile, device=args.device,
-                                      log=lambda s: print(s, file=sys.stderr, flush=True)))
-    except report.Stopped:
-        stopped = report.stopped_note(len(rows), len(selected))
-        print(stopped, flush=True)
+    def run_one(k, model):
+        print(f"[{k}/{len(selected)}] {model.name}", file=sys.stderr, flush=True)
+        return run_model(model, quick=args.quick, repeats=repeats, gap=gap, impls=args.impls,
+                         torch_compile=torch_compile, device=args.device,
+                         log=lambda s: print(s, file=sys.stderr, flush=True))
+
+    rows, stopped = report.run_until_stopped(selected, run_one)
     print("\nstep time (forward, loss, gradient, SGD-momentum update)")
     print(format_table(rows, STEP_COLUMNS))
     print("\ncompile time (jit(step).lower().compile(); torch.compile: its first step minus a later one)")

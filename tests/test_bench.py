@@ -274,15 +274,15 @@ def test_peer_parity_runs_the_installed_peers(capsys):
 
 
 def test_a_time_limit_stops_a_run_but_ctrl_c_still_aborts():
-    """SIGTERM (``timeout``) inside ``stoppable`` raises ``Stopped``, which the runners catch to
-    print and save the rows they finished; SIGINT stays Ctrl-C, and the handler is restored.
+    """SIGTERM (``timeout``) inside ``stoppable`` raises ``Stopped``, which the runners catch
+    (``run_until_stopped``) to print and save the rows they finished; SIGINT stays Ctrl-C, and the handler is restored.
     Outside the main thread, where Python takes no signals, it stands aside."""
     import os
     import signal
     import threading
     import time
 
-    from jaxpool._bench.report import Stopped, stoppable
+    from jaxpool._bench.report import Stopped, run_until_stopped, stoppable
 
     before = signal.getsignal(signal.SIGTERM)
     with pytest.raises(Stopped), stoppable():
@@ -292,6 +292,15 @@ def test_a_time_limit_stops_a_run_but_ctrl_c_still_aborts():
     with pytest.raises(KeyboardInterrupt), stoppable():
         os.kill(os.getpid(), signal.SIGINT)
         time.sleep(5)  # interrupted at once
+
+    def run_one(k, item):
+        if k == 3:
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(5)  # interrupted at once
+        return item * 10
+    assert run_until_stopped([1, 2, 3, 4], run_one) == ([10, 20], "INCOMPLETE: stopped after 2 of 4; "
+                                                                   "the rows below are the ones finished")
+    assert run_until_stopped([1, 2], run_one) == ([10, 20], None)
     errors = []
 
     def in_thread():

@@ -13,7 +13,7 @@ import pytest
 from jax import export
 
 import jaxpool
-from jaxpool.testing.exports import EVERY_OP, OPS, PLATFORMS, SPATIAL, gradient
+from jaxpool.testing.exports import EVERY_OP, OPS, PLATFORMS, SPATIAL, example_input, gradient
 
 BATCHES = (1, 5)  # a batch of one (the size XLA may specialise) and a general one
 
@@ -77,7 +77,7 @@ def test_exported_float64_under_x64():
 def test_export_for_every_platform_runs_on_cpu(name, kind):
     n, fn = EVERY_OP[name]
     f = fn if kind == "forward" else gradient(fn)
-    x = jnp.asarray(np.random.default_rng(3).standard_normal((2, 3, *SPATIAL[n])), jnp.float32)
+    x = example_input(n)
     exported = export.export(jax.jit(f), platforms=PLATFORMS)(jax.ShapeDtypeStruct(x.shape, x.dtype))
     assert exported.platforms == PLATFORMS
     restored = export.deserialize(exported.serialize())

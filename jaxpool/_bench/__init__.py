@@ -54,8 +54,8 @@ import time
 
 from .cases import PEER_LIBRARIES, Peer, Workload, keras_status, workloads
 from .measure import run_workload
-from .report import (DIFFERS_MARK, Stopped, cpu_cores, environment, format_table, peer_notes, plot, stoppable,
-                     stopped_note, summary, summary_lines, write_csv)
+from .report import (DIFFERS_MARK, cpu_cores, environment, format_table, peer_notes, plot, run_until_stopped, summary,
+                     summary_lines, write_csv)
 
 __all__ = ["PEER_LIBRARIES", "Peer", "Workload", "keras_status", "main", "workloads"]
 
@@ -193,22 +193,19 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
           "ratio = jaxpool / torch; roofline = bytes moved / copy bandwidth / time", flush=True)
     if args.quick:
         print(quick_warning(repeats), file=sys.stderr, flush=True)
-    rows = []
     start = time.perf_counter()
+
+    def run_one(k, w):
+        elapsed = int(time.perf_counter() - start)
+        print(f"[{k}/{len(selected)}] {w.name} ({elapsed // 60}:{elapsed % 60:02d} elapsed)", file=sys.stderr,
+              flush=True)
+        return run_workload(w, quick=args.quick, device=args.device, repeats=repeats, target=target,
+                            compile_repeats=compile_repeats)
+
     persistent_cache = jax.config.jax_enable_compilation_cache
     jax.config.update("jax_enable_compilation_cache", False)  # compile times from scratch (compiling.py)
-    stopped = None
     try:
-        with stoppable():
-            for k, w in enumerate(selected, 1):
-                elapsed = int(time.perf_counter() - start)
-                print(f"[{k}/{len(selected)}] {w.name} ({elapsed // 60}:{elapsed % 60:02d} elapsed)",
-                      file=sys.stderr, flush=True)
-                rows.append(run_workload(w, quick=args.quick, device=args.device, repeats=repeats, target=target,
-                                         compile_repeats=compile_repeats))
-    except Stopped:
-        stopped = stopped_note(len(rows), len(selected))
-        print(stopped, flush=True)
+        rows, stopped = run_until_stopped(selected, run_one)
     finally:
         jax.config.update("jax_enable_compilation_cache", persistent_cache)
     summ = summary(rows)

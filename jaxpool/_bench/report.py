@@ -76,8 +76,19 @@ def stoppable():
         signal.signal(signal.SIGTERM, previous)
 
 
-def stopped_note(done: int, total: int) -> str:
-    return f"INCOMPLETE: stopped after {done} of {total}; the rows below are the ones finished"
+def run_until_stopped(items, run_one) -> tuple[list, str | None]:
+    """``(rows, note)``: ``run_one(k, item)`` for each of ``items`` (``k`` from 1) under
+    :func:`stoppable`; ``note`` is None when all ran, else says how many did (printed too)."""
+    rows: list = []
+    try:
+        with stoppable():
+            for k, item in enumerate(items, 1):
+                rows.append(run_one(k, item))
+    except Stopped:
+        note = f"INCOMPLETE: stopped after {len(rows)} of {len(items)}; the rows below are the ones finished"
+        print(note, flush=True)
+        return rows, note
+    return rows, None
 
 
 def geomean(values) -> float | None:
