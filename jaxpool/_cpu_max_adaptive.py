@@ -104,7 +104,7 @@ def _scan_fold(x, w: AxisWindows, axis: int):
         (best,), cell = taps[0], jnp.broadcast_to(cells[0], taps[0][0].shape)
         for (tap,), here in zip(taps[1:], cells[1:]):
             take = _taps.scan_takes(tap, best)
-            best, cell = jnp.where(take, tap, best), jnp.where(take, here, cell)
+            best, cell = _taps.select(take, tap, best), _taps.select(take, here, cell)
         return best, cell
 
     return _per_window((x,), w, axis, reduce)
@@ -125,16 +125,16 @@ def _match_fold(value, index, w: AxisWindows, axis: int, plane: int):
     top = np.asarray(plane, index.dtype)
 
     def order(i, mirror):  # i, or plane - 1 - i where mirror is all ones
-        return i + (mirror & ((top - 1 - i) - i))
+        return lax.add(i, lax.bitwise_and(mirror, lax.sub(lax.sub(top - 1, i), i)))
 
     def reduce(taps, cells, part):
         m, nan_m = part(best), part(nan_window)
         mirror = -nan_m.astype(index.dtype)
         found = None
         for v, i in taps:
-            hit = ((v == m) | (nan_m & jnp.isnan(v))).astype(index.dtype)
-            score = (top - order(i, mirror)) * hit
-            found = score if found is None else jnp.maximum(found, score)
+            hit = lax.bitwise_or(lax.eq(v, m), lax.bitwise_and(nan_m, lax.ne(v, v)))
+            score = lax.mul(lax.sub(top, order(i, mirror)), lax.convert_element_type(hit, index.dtype))
+            found = score if found is None else lax.max(found, score)
         return (found,)
 
     (found,) = _per_window((value, index), w, axis, reduce)
@@ -145,7 +145,7 @@ def _scan_values(taps, cells, part):
     """The maximum of the taps by PyTorch's scan rule (NaN wins), as a 1-tuple."""
     (best,) = taps[0]
     for (tap,) in taps[1:]:
-        best = jnp.where(_taps.scan_takes(tap, best), tap, best)
+        best = _taps.select(_taps.scan_takes(tap, best), tap, best)
     return (best,)
 
 

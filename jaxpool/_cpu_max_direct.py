@@ -84,7 +84,7 @@ def _fold_blocks(x, tables: dict[int, AxisWindows], combos: dict[int, tuple[int,
 
     def fold(taps, part):
         (t, best), rest = taps[0], taps[1:]
-        return _scan_taps(best, jnp.full(best.shape, t, dtype), rest)
+        return _scan_taps(best, lax.full(best.shape, t, dtype), rest)
 
     return _by_blocks(x, tables, combos, fold)
 
@@ -93,7 +93,7 @@ def _scan_taps(best, chosen, taps):
     """Fold ``(row-major tap number, tap)`` pairs into ``(best, chosen)`` by PyTorch's scan rule."""
     for t, tap in taps:
         take = _taps.scan_takes(tap, best)
-        best, chosen = jnp.where(take, tap, best), jnp.where(take, chosen.dtype.type(t), chosen)
+        best, chosen = _taps.select(take, tap, best), _taps.select(take, chosen.dtype.type(t), chosen)
     return best, chosen
 
 
@@ -146,7 +146,7 @@ def _select_chosen(chosen, taps):
     selects (``chosen`` is always one of the numbers)."""
     (_, best), rest = taps[0], taps[1:]
     for t, tap in rest:
-        best = jnp.where(chosen == t, tap, best)
+        best = _taps.select(lax.eq(chosen, chosen.dtype.type(t)), tap, best)
     return best
 
 
@@ -210,7 +210,7 @@ def _chosen_tiled_taps(t, chosen, tables: dict[int, AxisWindows]):
     """Linear in ``t``: every window's value of ``t`` at its chosen N-d tap (row-major tap
     number), for windows that tile every axis.  ``t`` is reshaped to ``(..., out, taps, ...)``
     per axis, so the transpose (the gradient) is one select and reshape, no pad per tap."""
-    shape, tap_axes, tap_number = [], [], 0
+    shape, tap_axes = [], []
     for a in range(t.ndim):
         if a in tables:
             w = tables[a]
@@ -220,8 +220,4 @@ def _chosen_tiled_taps(t, chosen, tables: dict[int, AxisWindows]):
             tap_axes.append(len(shape) - 1)
         else:
             shape.append(t.shape[a])
-    for k in tap_axes:
-        tap_number = tap_number * shape[k] + lax.broadcasted_iota(np.int32, shape, k)
-    hit = jnp.expand_dims(chosen, tap_axes) == tap_number
-    picked = jnp.where(hit, t.reshape(shape), jnp.zeros((), t.dtype))
-    return jnp.sum(picked, axis=tuple(tap_axes), dtype=t.dtype)
+    return _taps.picked_taps(t.reshape(shape), chosen, tuple(tap_axes))

@@ -202,7 +202,7 @@ def _sum_tile_slices(x, tables, axes):
         tap = x
         for axis, offset in zip(axes, offsets):
             tap = lax.slice_in_dim(tap, offset, x.shape[axis], tables[axis].max_length, axis)
-        total = tap if total is None else total + tap
+        total = tap if total is None else lax.add(total, tap)
     return total
 
 

@@ -63,12 +63,8 @@ def whole_axis(w: AxisWindows) -> bool:
     return w.output_size == 1 and w.dilation == 1 and int(w.inside_counts[0]) == w.input_size
 
 
-@functools.partial(jax.jit, static_argnums=(1, 2))
 def sum_large(x: jax.Array, w: AxisWindows, axis: int) -> jax.Array:
-    """Window sums of a large axis (padding adds zero); differentiated by JAX's own rules.
-
-    Jitted (the table is static, cached tables are the same object), so an eager call compiles
-    one program instead of dispatching every step over output-sized arrays."""
+    """Window sums of a large axis (padding adds zero); differentiated by JAX's own rules."""
     if whole_axis(w):
         return jnp.sum(x, axis=axis, keepdims=True, dtype=x.dtype)
     if w.uniform_stride() is not None:
@@ -82,9 +78,8 @@ def sum_large(x: jax.Array, w: AxisWindows, axis: int) -> jax.Array:
 
 
 def max_large(x, index, w: AxisWindows, axis: int, stride, index_dtype):
-    """Max (PyTorch's first maximum, last NaN) and index over a large axis; the fold is
-    jitted as :func:`sum_large`, the derivative routed to the chosen cell outside it (the
-    executor records the choice, :mod:`jaxpool._choices`)."""
+    """Max (PyTorch's first maximum, last NaN) and index over a large axis; the derivative is
+    routed to the chosen cell (the executor records the choice, :mod:`jaxpool._choices`)."""
     best, cell = _fold_large(lax.stop_gradient(x), w, axis)
     if jnp.issubdtype(x.dtype, jnp.floating):
         best = _choices.route_to_chosen(x, best, cell, functools.partial(_at_cell, axis=axis))
@@ -96,7 +91,6 @@ def max_large(x, index, w: AxisWindows, axis: int, stride, index_dtype):
     return best, offset
 
 
-@functools.partial(jax.jit, static_argnums=(1, 2))
 def _fold_large(xs, w: AxisWindows, axis: int):
     """``(max, chosen cell)`` of every window of a large axis by PyTorch's rule."""
     dtype = _cell_dtype(w)
@@ -184,7 +178,6 @@ def inside_counts_along(w: AxisWindows, axis: int, ndim: int):
     return _taps.along(counts, axis, ndim)
 
 
-@functools.partial(jax.jit, static_argnums=(0, 1, 2))
 def _device_counts(w: AxisWindows, axis: int, ndim: int):
     starts, lasts = _window_bounds(w)
     return (lasts - starts + 1).reshape([1] * axis + [w.output_size] + [1] * (ndim - axis - 1))

@@ -79,17 +79,17 @@ def _sum_by_length(x, w: AxisWindows, axis: int):
     the window starting at every cell) and a static gather of the starts.  The starts are
     distinct and in bounds, so the gradient scatters one update per window to distinct cells
     (no collision, no atomics) and then sums windows again."""
-    index = (slice(None),) * axis + (jnp.asarray(w.starts),)
     total = None
     for length in np.unique(w.lengths):
         dims = tuple(int(length) if a == axis else 1 for a in range(x.ndim))
         padding = tuple((0, int(length) - 1) if a == axis else (0, 0) for a in range(x.ndim))
         sums = lax.reduce_window(x, np.zeros((), x.dtype), lax.add, dims, (1,) * x.ndim, padding)
-        taken = sums.at[index].get(indices_are_sorted=True, unique_indices=True, mode="promise_in_bounds")
+        taken = _taps.gather_along(sums, w.starts, axis, mode=lax.GatherScatterMode.PROMISE_IN_BOUNDS,
+                                   sorted_unique=True)
         if total is None:
             total = taken
         else:
-            total = jnp.where(_taps.along(w.lengths == length, axis, x.ndim), taken, total)
+            total = _taps.select(_taps.along(w.lengths == length, axis, x.ndim), taken, total)
     return total
 
 
@@ -112,8 +112,8 @@ def sum_taps(x, w: AxisWindows, axis: int, pieces: bool):
     for j in range(w.max_length):
         tap = _taps.take_positions(x, w.positions[:, j], axis, pieces=pieces)
         if not w.valid[:, j].all():  # padding reads zero already; this masks ragged windows
-            tap = jnp.where(_taps.along(w.valid[:, j], axis, x.ndim), tap, 0)
-        total = tap if total is None else total + tap
+            tap = _taps.select(_taps.along(w.valid[:, j], axis, x.ndim), tap, 0)
+        total = tap if total is None else lax.add(total, tap)
     return total
 
 
@@ -164,8 +164,8 @@ def chosen_phase_taps(t, chosen, tables: dict[int, AxisWindows], taps: dict):
     """
     total = None
     for n, tap in _taps.phase_taps(t, tables, taps).items():
-        tap = jnp.where(chosen == n, tap, jnp.zeros((), t.dtype))
-        total = tap if total is None else total + tap
+        tap = _taps.select(lax.eq(chosen, chosen.dtype.type(n)), tap, np.zeros((), t.dtype))
+        total = tap if total is None else lax.add(total, tap)
     return total
 
 

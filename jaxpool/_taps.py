@@ -47,6 +47,29 @@ def lowest(dtype) -> np.generic:
     return np.array(jnp.iinfo(dtype).min, dtype)
 
 
+def broadcast(value, shape) -> jax.Array:
+    """``value`` (an array, a numpy table or scalar) broadcast to ``shape`` as numpy would."""
+    if isinstance(value, jax.Array) and value.shape == tuple(shape):
+        return value
+    rank = np.ndim(value)
+    return lax.broadcast_in_dim(value, tuple(shape), tuple(range(len(shape) - rank, len(shape))))
+
+
+def select(which, on_true, on_false) -> jax.Array:
+    """``jnp.where(which, on_true, on_false)`` for operands of one dtype, as one ``lax.select``.
+
+    The executors select once per tap, and jnp's functions are jitted: a program compiled from
+    scratch traces each anew per shape, which was most of a max route's trace time.  Numpy
+    operands take the dtype of the array operand.
+    """
+    dtype = next((v.dtype for v in (on_true, on_false) if isinstance(v, jax.Array)), None)
+    if dtype is None:
+        dtype = np.result_type(on_true, on_false)
+    shape = lax.broadcast_shapes(np.shape(which), np.shape(on_true), np.shape(on_false))  # symbolic dims too
+    on_true, on_false = (v if isinstance(v, jax.Array) else np.asarray(v, dtype) for v in (on_true, on_false))
+    return lax.select(broadcast(which, shape), broadcast(on_true, shape), broadcast(on_false, shape))
+
+
 def along(values: np.ndarray, axis: int, ndim: int) -> np.ndarray:
     """Reshape a 1-d table so it broadcasts along ``axis`` of an ``ndim`` array."""
     shape = [1] * ndim
@@ -116,8 +139,8 @@ def take_positions(x: jax.Array, pos: np.ndarray, axis: int, *, pieces: bool = T
     phases, runs = _phases(pos), _runs(pos)
     if phases is not None and phases <= min(len(runs), MAX_SLICE_PIECES):
         parts = [take_positions(x, pos[r::phases], axis) for r in range(phases)]
-        stacked = jnp.stack(parts, axis=axis + 1)  # (..., n / q, q, ...): phase r in column r
-        return stacked.reshape(stacked.shape[:axis] + (pos.shape[0],) + stacked.shape[axis + 2 :])
+        stacked = lax.concatenate([lax.expand_dims(p, (axis + 1,)) for p in parts], axis + 1)  # (..., n / q, q, ...): phase r in column r
+        return lax.reshape(stacked, stacked.shape[:axis] + (pos.shape[0],) + stacked.shape[axis + 2 :])
     if len(runs) <= MAX_SLICE_PIECES:
         return _take_runs(x, runs, axis)
     return _gather(x, pos, axis)
@@ -126,10 +149,22 @@ def take_positions(x: jax.Array, pos: np.ndarray, axis: int, *, pieces: bool = T
 def _gather(x: jax.Array, pos: np.ndarray, axis: int) -> jax.Array:
     """A static gather along ``axis``; positions outside the axis read 0."""
     inside = (pos >= 0) & (pos < x.shape[axis])
-    taken = jnp.take(x, jnp.asarray(np.clip(pos, 0, x.shape[axis] - 1)), axis=axis, mode="clip")
+    taken = gather_along(x, np.clip(pos, 0, x.shape[axis] - 1), axis, mode=lax.GatherScatterMode.CLIP)
     if inside.all():
         return taken
-    return jnp.where(along(inside, axis, x.ndim), taken, np.zeros((), x.dtype))
+    return select(along(inside, axis, x.ndim), taken, np.zeros((), x.dtype))
+
+
+def gather_along(x: jax.Array, pos: np.ndarray, axis: int, *, mode, sorted_unique: bool = False) -> jax.Array:
+    """``x`` at static positions ``pos`` along ``axis`` (``jnp.take``) as one ``lax.gather``;
+    ``sorted_unique``: the positions increase strictly, so the transpose is a scatter to
+    distinct cells."""
+    dims = lax.GatherDimensionNumbers(offset_dims=tuple(d for d in range(x.ndim) if d != axis),
+                                      collapsed_slice_dims=(axis,), start_index_map=(axis,))
+    sizes = tuple(1 if d == axis else n for d, n in enumerate(x.shape))
+    indices = np.asarray(pos, position_dtype(x.shape[axis])).reshape(-1, 1)
+    return lax.gather(x, indices, dims, sizes, indices_are_sorted=sorted_unique, unique_indices=sorted_unique,
+                      mode=mode)
 
 
 def _progression(x: jax.Array, pos: np.ndarray, step: int, axis: int) -> jax.Array:
@@ -138,7 +173,7 @@ def _progression(x: jax.Array, pos: np.ndarray, step: int, axis: int) -> jax.Arr
     if inside.size == 0:
         shape = list(x.shape)
         shape[axis] = pos.shape[0]
-        return jnp.zeros(shape, x.dtype)
+        return lax.full(shape, 0, x.dtype)
     first, last = int(inside[0]), int(inside[-1])
     part = lax.slice_in_dim(x, int(pos[first]), int(pos[last]) + 1, step, axis)
     if first == 0 and last == pos.shape[0] - 1:
@@ -181,10 +216,10 @@ def _take_runs(x, runs, axis):
             part = _progression(x, np.array([first]), 1, axis)
             shape = list(part.shape)
             shape[axis] = count
-            parts.append(jnp.broadcast_to(part, shape))
+            parts.append(lax.broadcast_in_dim(part, tuple(shape), tuple(range(part.ndim))))
         else:
             parts.append(_progression(x, first + step * np.arange(count), step, axis))
-    return parts[0] if len(parts) == 1 else jnp.concatenate(parts, axis=axis)
+    return parts[0] if len(parts) == 1 else lax.concatenate(parts, axis)
 
 
 def is_regular(w: AxisWindows) -> bool:
@@ -224,7 +259,7 @@ def from_zero(total):
     taps starts from the first tap and keeps ``-0.0`` (and XLA drops an added ``+ 0.0``).
     The derivative is the identity.
     """
-    return jnp.where(total == 0, jnp.zeros((), total.dtype), total)
+    return select(lax.eq(total, np.zeros((), total.dtype)), np.zeros((), total.dtype), total)
 
 
 from_zero.defjvp(lambda primals, tangents: (from_zero(primals[0]), tangents[0]))
@@ -251,16 +286,16 @@ def sum_phase_taps(t, w: AxisWindows, axis: int):
     total = None
     for j, tap in phase_taps(t, {axis: w}, reachable_taps({axis: w})).items():
         if not w.valid[:, j].all():
-            tap = jnp.where(along(w.valid[:, j], axis, t.ndim), tap, 0)
-        total = tap if total is None else total + tap
+            tap = select(along(w.valid[:, j], axis, t.ndim), tap, 0)
+        total = tap if total is None else lax.add(total, tap)
     return total
 
 
 def scan_takes(tap, best):
     """PyTorch's scan rule, where a tap replaces the best so far: ``val > best or isnan(val)``
     (the first maximum, the last NaN; no NaN test for integers)."""
-    take = tap > best
-    return take | jnp.isnan(tap) if jnp.issubdtype(tap.dtype, jnp.floating) else take
+    take = lax.gt(tap, best)
+    return lax.bitwise_or(take, lax.ne(tap, tap)) if jnp.issubdtype(tap.dtype, jnp.floating) else take
 
 
 def plane_size(x, tables) -> int:
@@ -350,17 +385,17 @@ def scan_fold_axis(xp, w, axis, index):
         tap = take_positions(xp, pos, axis, pieces=False)
         tap_index = None if index is None else take_positions(index, pos, axis, pieces=False)
         if best is None:  # tap 0 is each window's first valid tap, or replaced below
-            best, best_index, chosen = tap, tap_index, jnp.zeros(tap.shape, np.int32)
+            best, best_index, chosen = tap, tap_index, lax.full(tap.shape, 0, np.int32)
             continue
         take = scan_takes(tap, best)
         if not w.valid[:, j].all():
-            take = take & along(w.valid[:, j], axis, xp.ndim)
+            take = lax.bitwise_and(take, broadcast(along(w.valid[:, j], axis, xp.ndim), take.shape))
         if (first == j).any():
-            take = take | along(first == j, axis, xp.ndim)
-        best = jnp.where(take, tap, best)
-        chosen = jnp.where(take, np.int32(j), chosen)
+            take = lax.bitwise_or(take, broadcast(along(first == j, axis, xp.ndim), take.shape))
+        best = select(take, tap, best)
+        chosen = select(take, np.int32(j), chosen)
         if tap_index is not None:
-            best_index = jnp.where(take, tap_index, best_index)
+            best_index = select(take, tap_index, best_index)
     return chosen, best, best_index
 
 
@@ -368,13 +403,25 @@ def chosen_taps(x, chosen, w: AxisWindows, axis: int, windowed: bool):
     """Linear in ``x``: every window's value of ``x`` at its ``chosen`` tap."""
     if windowed or tiling_range(w) is not None or not is_regular(w):
         xw = take_windows(x, w.positions, axis)
-        hit = lax.broadcasted_iota(chosen.dtype, xw.shape, axis + 1) == jnp.expand_dims(chosen, axis + 1)
-        return jnp.sum(jnp.where(hit, xw, jnp.zeros((), x.dtype)), axis=axis + 1, dtype=x.dtype)
+        return picked_taps(xw, chosen, (axis + 1,))
     total = None
     for j in range(w.max_length):
-        tap = jnp.where(chosen == j, take_positions(x, w.positions[:, j], axis), jnp.zeros((), x.dtype))
-        total = tap if total is None else total + tap
+        tap = select(lax.eq(chosen, chosen.dtype.type(j)), take_positions(x, w.positions[:, j], axis), np.zeros((), x.dtype))
+        total = tap if total is None else lax.add(total, tap)
     return total
+
+
+def picked_taps(xw, chosen, tap_axes: tuple[int, ...]):
+    """Linear in ``xw``: its value at tap ``chosen`` (row-major over ``tap_axes``) of every
+    window, ``xw`` holding the taps of each window in ``tap_axes`` and ``chosen`` lacking them.
+    One select and one sum: its transpose is a select, no pad or scatter."""
+    number = None
+    for k in tap_axes:
+        tap = lax.broadcasted_iota(chosen.dtype, xw.shape, k)
+        number = tap if number is None else lax.add(lax.mul(number, chosen.dtype.type(xw.shape[k])), tap)
+    kept = tuple(d for d in range(xw.ndim) if d not in tap_axes)
+    hit = lax.eq(lax.broadcast_in_dim(chosen, xw.shape, kept), number)
+    return lax.reduce_sum(select(hit, xw, np.zeros((), xw.dtype)), tap_axes)
 
 
 def torch_argmax_combine(a, b):
