@@ -47,6 +47,13 @@ def test_quick_run_writes_table_json_csv_and_plot(tmp_path, capsys):
     assert "not comparable" in warning and "mean nothing" in warning
     assert warning in progress and printed.rstrip().endswith(warning)
     result = json.loads(out_json.read_text())
+    # the route measured is recorded and printed: the tactics on CPU, unless forced portable
+    from jaxpool import config
+    from jaxpool._bench.report import ROUTE_FORCED, ROUTE_PER_PLATFORM
+
+    route = ROUTE_FORCED if config.portable_forced() else ROUTE_PER_PLATFORM
+    assert result["environment"]["route"] == route and f"jaxpool route: {route}" in printed
+    assert result["environment"]["jaxpool"] == jaxpool.__version__
     rows = result["rows"]
     assert [r["workload"] for r in rows] == only
     for row in rows:

@@ -187,7 +187,7 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     env["allocator"] = "warm (glibc keeps freed memory)" if _allocator_is_warm() else "default"
     env["compile_repeats"] = compile_repeats
     env["persistent_compilation_cache"] = "off for the run"
-    print(f"allocator: {env['allocator']}", flush=True)
+    print(f"allocator: {env['allocator']}; jaxpool route: {env['route']}", flush=True)
     print(f"jaxpool benchmark on {args.device}: jax {env['jax']} ({env['jax_threads']} cores), "
           f"torch {env['torch']} ({threads} threads); median of {repeats} interleaved samples; "
           "ratio = jaxpool / torch; roofline = bytes moved / copy bandwidth / time", flush=True)

@@ -258,8 +258,13 @@ def environment(device: str, torch_threads: int) -> dict:
     import jax
     import torch
 
+    import jaxpool
+    from jaxpool import config
+
     return {
         "device": device,
+        "jaxpool": jaxpool.__version__,
+        "route": ROUTE_FORCED if config.portable_forced() else ROUTE_PER_PLATFORM,
         "jax": jax.__version__,
         "torch": torch.__version__,
         "jax_devices": [str(d) for d in jax.devices("gpu" if device == "gpu" else "cpu")],
@@ -271,6 +276,11 @@ def environment(device: str, torch_threads: int) -> dict:
         "flax": _version("flax"),
         "keras": keras_status() or _version("keras"),
     }
+
+
+# The jaxpool route the benchmark measured (docs/architecture.md, "Two routes").
+ROUTE_PER_PLATFORM = "per platform (XLA:CPU tactics on CPU, the portable core elsewhere)"
+ROUTE_FORCED = "portable core everywhere (JAXPOOL_ROUTE=portable)"
 
 
 def _version(module: str) -> str:
