@@ -59,15 +59,25 @@ def select(which, on_true, on_false) -> jax.Array:
     """``jnp.where(which, on_true, on_false)`` for operands of one dtype, as one ``lax.select``.
 
     The executors select once per tap, and jnp's functions are jitted: a program compiled from
-    scratch traces each anew per shape, which was most of a max route's trace time.  Numpy
-    operands take the dtype of the array operand.
+    scratch traces each anew per shape, which was most of a max route's trace time.  Unlike
+    ``jnp.where`` nothing is promoted: two arrays must share a dtype (else lax's
+    ``TypeError``), and a numpy or Python constant takes the array operand's dtype, which must
+    hold it exactly.
     """
     dtype = next((v.dtype for v in (on_true, on_false) if isinstance(v, jax.Array)), None)
     if dtype is None:
         dtype = np.result_type(on_true, on_false)
+
+    def operand(v):
+        if isinstance(v, jax.Array):
+            return v
+        exact = np.asarray(v, dtype)
+        if not np.array_equal(exact, v, equal_nan=True):
+            raise TypeError(f"jaxpool: select constant {v!r} does not fit {np.dtype(dtype)}")
+        return exact
+
     shape = lax.broadcast_shapes(np.shape(which), np.shape(on_true), np.shape(on_false))  # symbolic dims too
-    on_true, on_false = (v if isinstance(v, jax.Array) else np.asarray(v, dtype) for v in (on_true, on_false))
-    return lax.select(broadcast(which, shape), broadcast(on_true, shape), broadcast(on_false, shape))
+    return lax.select(broadcast(which, shape), broadcast(operand(on_true), shape), broadcast(operand(on_false), shape))
 
 
 def along(values: np.ndarray, axis: int, ndim: int) -> np.ndarray:
